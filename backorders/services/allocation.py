@@ -1,0 +1,153 @@
+"""Allocating stock to waiting lines: the queue fill and the per-order "Allocate stock" action.
+
+Both lock the product's stock rows (pk order), plan in Python from that one locked read, and write
+with a constant number of set-based statements however many lines are filled.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from inventory.dbutils import bulk_add
+from inventory.models import StockLevel
+from inventory.selectors import plan_take, stock_levels_lock
+from orders.models import Allocation, OrderLine, SalesOrder
+from orders.services import orders_refresh_status
+
+from ..models import Backorder
+from ..policies import FillStrategy, fill_strategy
+from ..selectors import backorder_fill_candidates
+
+
+@dataclass
+class FillResult:
+    lines_filled: int = 0
+    lines_partly_filled: int = 0
+    units: int = 0
+    filled_backorder_ids: list[int] = field(default_factory=list)
+
+    def merge(self, other: "FillResult") -> None:
+        self.lines_filled += other.lines_filled
+        self.lines_partly_filled += other.lines_partly_filled
+        self.units += other.units
+        self.filled_backorder_ids += other.filled_backorder_ids
+
+
+@dataclass(frozen=True)
+class _Take:
+    backorder_id: int
+    line_id: int
+    order_id: int
+    waiting: int
+    from_levels: list[tuple[StockLevel, int]]
+
+    @property
+    def units(self) -> int:
+        return sum(units for _, units in self.from_levels)
+
+
+def _take_in_memory(levels: list[StockLevel], units: int) -> list[tuple[StockLevel, int]]:
+    plan = plan_take(levels, units)
+    for level, take in plan:
+        level.allocated += take  # the in-memory copy only, so the next take sees what is left
+    return plan
+
+
+def _write_takes(takes: list[_Take]) -> FillResult:
+    """Apply planned takes: allocations (upsert), stock, lines, backorders, order status."""
+    takes = [t for t in takes if t.units > 0]
+    result = FillResult()
+    if not takes:
+        return result
+    wanted: dict[tuple[int, int], int] = defaultdict(int)
+    level_deltas: dict[int, dict[str, int]] = defaultdict(lambda: {"allocated": 0})
+    for take in takes:
+        for level, units in take.from_levels:
+            wanted[(take.line_id, level.pk)] += units
+            level_deltas[level.pk]["allocated"] += units
+    existing = {
+        (a.line_id, a.stock_level_id): a.quantity
+        for a in Allocation.objects.filter(line_id__in={t.line_id for t in takes}).only("line_id", "stock_level_id", "quantity")
+    }
+    Allocation.objects.bulk_create(
+        [
+            Allocation(line_id=line_id, stock_level_id=level_id, quantity=existing.get((line_id, level_id), 0) + units)
+            for (line_id, level_id), units in sorted(wanted.items())
+        ],
+        update_conflicts=True,
+        unique_fields=["line", "stock_level"],
+        update_fields=["quantity"],
+    )
+    bulk_add(StockLevel, level_deltas)
+    bulk_add(OrderLine, {t.line_id: {"allocated": t.units, "backordered": -t.units} for t in takes})
+    filled = [t.backorder_id for t in takes if t.units == t.waiting]
+    if filled:
+        Backorder.objects.filter(pk__in=filled).update(status=Backorder.Status.FILLED, closed_at=timezone.now())
+    bulk_add(Backorder, {t.backorder_id: {"quantity": -t.units} for t in takes})
+    orders_refresh_status(order_ids={t.order_id for t in takes})
+    result.lines_filled = len(filled)
+    result.lines_partly_filled = len(takes) - len(filled)
+    result.units = sum(t.units for t in takes)
+    result.filled_backorder_ids = filled
+    return result
+
+
+def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy: FillStrategy) -> FillResult:
+    available = sum(level.available for level in levels)
+    if available <= 0:
+        return FillResult()
+    takes = []
+    for backorder in backorder_fill_candidates(product_id=product_id, strategy=strategy, units=available):
+        from_levels = _take_in_memory(levels, backorder.quantity)
+        takes.append(_Take(backorder.pk, backorder.line_id, backorder.line.order_id, backorder.quantity, from_levels))
+    return _write_takes(takes)
+
+
+@transaction.atomic
+def backorders_fill(*, product_ids: Iterable[int], strategy: FillStrategy | None = None) -> FillResult:
+    """Serve each product's waiting lines from its available stock, in queue order; partial fills allowed.
+
+    Queue order: pinned priority (higher first), then the fill strategy (fifo: placed time; tier:
+    customer tier then placed time), then line id. Per product: one locked read of its stock rows, one
+    ordered read of the head of its queue (only the lines the stock reaches), then bulk writes.
+    A ship_complete order keeps a partial fill and ships once complete.
+    """
+    strategy = strategy or fill_strategy()
+    product_ids = sorted(set(product_ids))
+    levels_by_product: dict[int, list[StockLevel]] = defaultdict(list)
+    for level in stock_levels_lock(product_ids=product_ids):
+        levels_by_product[level.product_id].append(level)
+    result = FillResult()
+    for product_id in product_ids:
+        result.merge(_fill_product_locked(product_id=product_id, levels=levels_by_product[product_id], strategy=strategy))
+    return result
+
+
+@transaction.atomic
+def order_allocate_waiting(*, order: SalesOrder, acting_user: AbstractBaseUser | None = None) -> FillResult:
+    """Allocate available stock to this order's waiting lines (the admin's "Allocate stock").
+
+    Staff use it to serve one order directly, e.g. after stock was counted in without a fill.
+    """
+    waiting = list(order.lines.filter(backordered__gt=0).values_list("product_id", flat=True))
+    if not waiting:
+        return FillResult()
+    levels_by_product: dict[int, list[StockLevel]] = defaultdict(list)
+    for level in stock_levels_lock(product_ids=waiting):
+        levels_by_product[level.product_id].append(level)
+    backorders = list(
+        Backorder.objects.filter(line__order=order, status=Backorder.Status.WAITING)
+        .select_for_update(of=("self",))
+        .order_by("pk")
+        .annotate(order_id=F("line__order_id"))
+    )
+    takes = [
+        _Take(b.pk, b.line_id, b.order_id, b.quantity, _take_in_memory(levels_by_product[b.product_id], b.quantity))
+        for b in backorders
+    ]
+    return _write_takes(takes)

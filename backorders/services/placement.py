@@ -1,0 +1,231 @@
+"""Placing an order: allocate across warehouses, backorder the shortfall, or reject the whole order."""
+
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from inventory.dbutils import bulk_add
+from inventory.exceptions import InsufficientStock, InvalidInput, Shortage
+from inventory.models import Product, StockLevel
+from inventory.selectors import plan_take, stock_levels_for, stock_levels_lock
+from orders.models import Allocation, Customer, OrderLine, SalesOrder
+from orders.services import status_for
+
+from ..exceptions import DuplicateOrderNumber
+from ..models import Backorder
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class CustomerRequest:
+    email: str
+    name: str
+    tier: str | None = None
+
+
+@dataclass
+class _LinePlan:
+    product: Product
+    quantity: int
+    takes: list[tuple[StockLevel, int]]
+
+    @property
+    def allocated(self) -> int:
+        return sum(units for _, units in self.takes)
+
+    @property
+    def backordered(self) -> int:
+        return self.quantity - self.allocated
+
+
+class _StalePlan(Exception):
+    """The unlocked read was overtaken by a concurrent change; redo the plan under lock."""
+
+
+def _validate(lines: Sequence[LineRequest]) -> dict[str, Product]:
+    errors: dict[str, list[str]] = {}
+    if not lines:
+        raise InvalidInput("An order needs at least one line.", fields={"lines": ["At least one line is required."]})
+    seen: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        if not isinstance(line.quantity, int) or isinstance(line.quantity, bool) or line.quantity < 1:
+            errors[f"lines[{i}].quantity"] = ["Must be a whole number of at least 1."]
+        if line.sku in seen:
+            errors[f"lines[{i}].sku"] = [f"SKU {line.sku} is also on line {seen[line.sku]}; put it on one line."]
+        seen.setdefault(line.sku, i)
+    products = {p.sku: p for p in Product.objects.filter(sku__in=seen)}
+    for i, line in enumerate(lines):
+        if line.sku not in products:
+            errors.setdefault(f"lines[{i}].sku", []).append(f"No product with SKU {line.sku!r}.")
+    if errors:
+        raise InvalidInput("The order has invalid lines; nothing was written.", fields=errors)
+    return products
+
+
+def _plan(lines: Sequence[LineRequest], products: dict[str, Product], levels: list[StockLevel]) -> list[_LinePlan]:
+    by_product: dict[int, list[StockLevel]] = defaultdict(list)
+    for level in levels:
+        by_product[level.product_id].append(level)
+    plans = []
+    for line in lines:
+        product = products[line.sku]
+        plans.append(_LinePlan(product, line.quantity, plan_take(by_product[product.pk], line.quantity)))
+    return plans
+
+
+def _shortages(plans: list[_LinePlan]) -> list[Shortage]:
+    return [
+        Shortage(sku=p.product.sku, requested=p.quantity, available=p.allocated)
+        for p in plans
+        if p.backordered and not p.product.is_backorderable
+    ]
+
+
+def _plan_holds(plans: list[_LinePlan], locked: list[StockLevel]) -> bool:
+    """Under lock: every planned take is still available, and a backordered line could not get more."""
+    fresh = {level.pk: level.available for level in locked}
+    for plan in plans:
+        taken = dict((level.pk, units) for level, units in plan.takes)
+        if any(fresh.get(pk, 0) < units for pk, units in taken.items()):
+            return False
+        if plan.backordered:
+            product_levels = [level for level in locked if level.product_id == plan.product.pk]
+            if any(level.available > taken.get(level.pk, 0) for level in product_levels):
+                return False
+    return True
+
+
+def _write_lines(order: SalesOrder, plans: list[_LinePlan]) -> None:
+    lines = OrderLine.objects.bulk_create(
+        OrderLine(order=order, product=p.product, quantity=p.quantity, allocated=p.allocated, backordered=p.backordered)
+        for p in plans
+    )
+    Allocation.objects.bulk_create(
+        Allocation(line=line, stock_level=level, quantity=units)
+        for line, plan in zip(lines, plans, strict=True)
+        for level, units in plan.takes
+    )
+    Backorder.objects.bulk_create(
+        Backorder(
+            line=line,
+            product=plan.product,
+            quantity=plan.backordered,
+            original_quantity=plan.backordered,
+            placed_at=order.placed_at,
+        )
+        for line, plan in zip(lines, plans, strict=True)
+        if plan.backordered
+    )
+
+
+def _take_stock(plans: list[_LinePlan]) -> None:
+    deltas: dict[int, dict[str, int]] = defaultdict(lambda: {"allocated": 0})
+    for plan in plans:
+        for level, units in plan.takes:
+            deltas[level.pk]["allocated"] += units
+    bulk_add(StockLevel, deltas)
+
+
+def _order_status(plans: list[_LinePlan]) -> str:
+    allocated = sum(p.allocated for p in plans)
+    backordered = sum(p.backordered for p in plans)
+    return status_for(allocated=allocated, shipped=0, backordered=backordered, cancelled=0, quantity=allocated + backordered)
+
+
+def _customer_upsert(request: CustomerRequest) -> Customer:
+    email = request.email.strip().lower()
+    defaults = {"name": request.name.strip() or email}
+    if request.tier:
+        defaults["tier"] = request.tier
+    customer, created = Customer.objects.get_or_create(email=email, defaults=defaults)
+    if not created and request.tier and customer.tier != request.tier:
+        customer.tier = request.tier
+        customer.save(update_fields=["tier"])
+    return customer
+
+
+def new_order_number() -> str:
+    return f"SO-{timezone.now():%y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+@transaction.atomic
+def order_place(
+    *,
+    customer: CustomerRequest,
+    lines: Sequence[LineRequest],
+    ship_complete: bool = False,
+    number: str | None = None,
+    ship_by: date | None = None,
+    credit_applied: bool = False,
+    placed_at: datetime | None = None,
+    acting_user: AbstractBaseUser | None = None,
+) -> SalesOrder:
+    """Place an order atomically: allocate what is available, backorder the shortfall where allowed.
+
+    Allocation per line takes from active warehouses by priority (lower number first), then most
+    available, splitting across warehouses as needed. If any SKU is short and cannot be backordered
+    (backorders denied or discontinued), the whole order is rejected with one InsufficientStock naming
+    every short SKU, and nothing is written.
+
+    Lock window: the plan is made from an unlocked read and everything is written first; the stock
+    rows are locked (pk order) only at the end, the plan confirmed against the locked values and the
+    guarded UPDATE applied. If a concurrent order overtook the plan, the writes are rolled back to a
+    savepoint and redone from a locked read. Queries do not grow with the number of warehouses.
+    """
+    products = _validate(lines)
+    product_ids = [p.pk for p in products.values()]
+    plans = _plan(lines, products, stock_levels_for(product_ids=product_ids))
+    try:
+        with transaction.atomic():
+            order = SalesOrder.objects.create(
+                number=number or new_order_number(),
+                customer=_customer_upsert(customer),
+                placed_at=placed_at or timezone.now(),
+                status=_order_status(plans),
+                ship_complete=ship_complete,
+                ship_by=ship_by,
+                credit_applied=credit_applied,
+                created_by=acting_user if acting_user is not None and acting_user.is_authenticated else None,
+            )
+    except IntegrityError as exc:
+        if number and SalesOrder.objects.filter(number=number).exists():
+            raise DuplicateOrderNumber(
+                f"An order numbered {number} already exists. Use another number, or omit it to get one.",
+                fields={"number": ["An order with this number already exists."]},
+            ) from exc
+        raise
+
+    placed = False
+    if not _shortages(plans):
+        try:
+            with transaction.atomic():
+                _write_lines(order, plans)
+                if not _plan_holds(plans, stock_levels_lock(product_ids=product_ids)):
+                    raise _StalePlan
+                _take_stock(plans)
+                placed = True
+        except _StalePlan:
+            pass
+    if not placed:
+        plans = _plan(lines, products, stock_levels_lock(product_ids=product_ids))
+        shortages = _shortages(plans)
+        if shortages:
+            raise InsufficientStock(shortages)
+        _write_lines(order, plans)
+        _take_stock(plans)
+    status = _order_status(plans)
+    if status != order.status:
+        SalesOrder.objects.filter(pk=order.pk).update(status=status)
+        order.status = status
+    return order

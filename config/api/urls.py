@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("inventory.api.urls")),
+    path("", include("backorders.api.urls")),
+]

@@ -1,0 +1,99 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Warehouse(models.Model):
+    code = models.SlugField(max_length=32, unique=True, help_text="Short code used in the API, e.g. 'MAIN'.")
+    name = models.CharField(max_length=120)
+    priority = models.PositiveSmallIntegerField(
+        default=10, help_text="Allocation order: lower numbers are used first (1 = first choice)."
+    )
+    active = models.BooleanField(default=True, help_text="Inactive warehouses are never allocated from.")
+
+    class Meta:
+        ordering = ["priority", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+
+class Product(models.Model):
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    backorders_allowed = models.BooleanField(
+        default=True, help_text="Accept orders beyond available stock and let them wait for a restock."
+    )
+    discontinued = models.BooleanField(
+        default=False, help_text="No restock will come: the product is never backordered and has no ETA."
+    )
+    lead_time_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Days from ordering to arrival; used for ETAs not covered by a PO."
+    )
+    safety_stock = models.PositiveIntegerField(default=0)
+    reorder_point = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku"]
+        indexes = [models.Index(fields=["discontinued", "backorders_allowed"])]
+
+    def __str__(self) -> str:
+        return f"{self.sku} — {self.name}"
+
+    @property
+    def is_backorderable(self) -> bool:
+        return self.backorders_allowed and not self.discontinued
+
+
+class StockLevel(models.Model):
+    """Units of one product in one warehouse. Changed only through inventory services."""
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="stock_levels")
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_levels")
+    on_hand = models.IntegerField(default=0)
+    allocated = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["product_id", "warehouse__priority", "warehouse_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "warehouse"], name="stocklevel_unique_product_warehouse"),
+            models.CheckConstraint(condition=Q(allocated__gte=0), name="stocklevel_allocated_gte_0"),
+            models.CheckConstraint(condition=Q(allocated__lte=F("on_hand")), name="stocklevel_allocated_lte_on_hand"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product.sku} @ {self.warehouse.code}: {self.on_hand} on hand, {self.allocated} allocated"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.allocated
+
+
+class StockMovement(models.Model):
+    """The stock ledger: every change of on_hand, append-only. sum(quantity) == on_hand per stock level."""
+
+    class Type(models.TextChoices):
+        ADJUSTMENT = "adjustment", "Adjustment"
+        RECEIPT = "receipt", "Purchase order receipt"
+        SHIPMENT = "shipment", "Shipment"
+        RETURN = "return", "Customer return"
+
+    stock_level = models.ForeignKey(StockLevel, on_delete=models.PROTECT, related_name="movements")
+    movement_type = models.CharField(max_length=16, choices=Type.choices)
+    quantity = models.IntegerField(help_text="Signed change of on_hand.")
+    reason = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=120, blank=True, help_text="What caused it: 'admin', 'api', 'SO-…', 'PO-…'.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["stock_level", "created_at"]), models.Index(fields=["movement_type"])]
+        constraints = [models.CheckConstraint(condition=~Q(quantity=0), name="stockmovement_quantity_not_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity:+d} {self.get_movement_type_display()} ({self.reason})"

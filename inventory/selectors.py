@@ -1,0 +1,60 @@
+from collections.abc import Iterable
+
+from django.db.models import QuerySet, Sum
+
+from .models import Product, StockLevel
+
+
+def stock_levels_lock(*, product_ids: Iterable[int], active_only: bool = True) -> list[StockLevel]:
+    """Lock the stock rows of these products, in pk order (the global lock order), and return them.
+
+    Must be called inside a transaction. The warehouse comes along (not locked) for its priority.
+    """
+    qs = StockLevel.objects.filter(product_id__in=sorted(set(product_ids)))
+    if active_only:
+        qs = qs.filter(warehouse__active=True)
+    return list(qs.select_related("warehouse").select_for_update(of=("self",)).order_by("pk"))
+
+
+def stock_levels_for(*, product_ids: Iterable[int]) -> list[StockLevel]:
+    """Unlocked read of the stock rows of active warehouses (for planning; confirm under lock)."""
+    return list(
+        StockLevel.objects.filter(product_id__in=set(product_ids), warehouse__active=True)
+        .select_related("warehouse")
+        .order_by("pk")
+    )
+
+
+def allocation_order(levels: Iterable[StockLevel]) -> list[StockLevel]:
+    """Warehouses in the order stock is taken from them: priority (lower first), then most available."""
+    return sorted(levels, key=lambda level: (level.warehouse.priority, -level.available, level.pk))
+
+
+def plan_take(levels: Iterable[StockLevel], quantity: int) -> list[tuple[StockLevel, int]]:
+    """Split `quantity` across levels in allocation order; returns (level, units) for units > 0.
+
+    Takes at most what is available in total; the caller backorders the rest.
+    """
+    plan = []
+    remaining = quantity
+    for level in allocation_order(levels):
+        if remaining <= 0:
+            break
+        take = min(level.available, remaining)
+        if take > 0:
+            plan.append((level, take))
+            remaining -= take
+    return plan
+
+
+def products_with_stock(qs: QuerySet[Product] | None = None) -> QuerySet[Product]:
+    """Products annotated with on_hand, allocated and available summed over active warehouses."""
+    from django.db.models import F, Q
+    from django.db.models.functions import Coalesce
+
+    qs = qs if qs is not None else Product.objects.all()
+    active = Q(stock_levels__warehouse__active=True)
+    return qs.annotate(
+        total_on_hand=Coalesce(Sum("stock_levels__on_hand", filter=active), 0),
+        total_allocated=Coalesce(Sum("stock_levels__allocated", filter=active), 0),
+    ).annotate(total_available=F("total_on_hand") - F("total_allocated"))
