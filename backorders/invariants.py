@@ -16,21 +16,31 @@ def invariant_violations(limit: int = 100) -> list[str]:
 
     for level in levels.filter(Q(allocated__gt=F("on_hand")) | Q(allocated__lt=0))[:limit]:
         problems.append(
-            f"{level.product.sku} @ {level.warehouse.code}: allocated {level.allocated} is outside 0..on_hand {level.on_hand}"
+            f"{level.product.sku} @ {level.warehouse.code}: allocated {level.allocated} "
+            f"is outside 0..on_hand {level.on_hand}"
         )
 
     ledger = (
-        StockMovement.objects.filter(stock_level=OuterRef("pk")).values("stock_level").annotate(s=Sum("quantity")).values("s")
+        StockMovement.objects.filter(stock_level=OuterRef("pk"))
+        .values("stock_level")
+        .annotate(s=Sum("quantity"))
+        .values("s")
     )
     for level in levels.annotate(ledger=Coalesce(Subquery(ledger), 0)).exclude(on_hand=F("ledger"))[:limit]:
         problems.append(
             f"{level.product.sku} @ {level.warehouse.code}: on_hand {level.on_hand} != ledger sum {level.ledger}"
         )
 
-    allocs = Allocation.objects.filter(stock_level=OuterRef("pk")).values("stock_level").annotate(s=Sum("quantity")).values("s")
+    allocs = (
+        Allocation.objects.filter(stock_level=OuterRef("pk"))
+        .values("stock_level")
+        .annotate(s=Sum("quantity"))
+        .values("s")
+    )
     for level in levels.annotate(live=Coalesce(Subquery(allocs), 0)).exclude(allocated=F("live"))[:limit]:
         problems.append(
-            f"{level.product.sku} @ {level.warehouse.code}: allocated {level.allocated} != sum of allocations {level.live}"
+            f"{level.product.sku} @ {level.warehouse.code}: allocated {level.allocated} "
+            f"!= sum of allocations {level.live}"
         )
 
     lines = OrderLine.objects.select_related("order", "product")

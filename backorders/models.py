@@ -46,7 +46,9 @@ class Backorder(models.Model):
             models.Index(fields=["status", "eta"], name="backorder_status_eta_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__lte=F("original_quantity")), name="backorder_quantity_lte_original"),
+            models.CheckConstraint(
+                condition=Q(quantity__lte=F("original_quantity")), name="backorder_quantity_lte_original"
+            ),
             models.CheckConstraint(
                 condition=Q(status="waiting", quantity__gt=0) | ~Q(status="waiting"),
                 name="backorder_waiting_has_quantity",

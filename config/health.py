@@ -6,11 +6,11 @@ from health_check.checks import Database
 from health_check.views import HealthCheckView
 
 
-def healthz(request) -> JsonResponse:  # noqa: ARG001
+def healthz(request) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def home(request) -> HttpResponseRedirect:  # noqa: ARG001
+def home(request) -> HttpResponseRedirect:
     return HttpResponseRedirect("/admin/")
 
 

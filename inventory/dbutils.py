@@ -24,15 +24,11 @@ def bulk_add(model: type[models.Model], deltas: Mapping[int, Mapping[str, int]])
         arrays = ", ".join(["%s::bigint[]"] + ["%s::integer[]"] * len(fields))
         names = ", ".join(["pk"] + [f"d_{i}" for i in range(len(fields))])
         params: list[object] = [pks] + [[deltas[pk].get(f, 0) for pk in pks] for f in fields]
-        sql = (
-            f'UPDATE "{table}" AS t SET {assignments} FROM unnest({arrays}) AS v({names}) '
-            f'WHERE t."{pk_col}" = v.pk'
-        )
+        sql = f'UPDATE "{table}" AS t SET {assignments} FROM unnest({arrays}) AS v({names}) WHERE t."{pk_col}" = v.pk'
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.rowcount
     updates = {
-        f: F(f) + Case(*[When(pk=pk, then=Value(deltas[pk].get(f, 0))) for pk in pks], default=Value(0))
-        for f in fields
+        f: F(f) + Case(*[When(pk=pk, then=Value(deltas[pk].get(f, 0))) for pk in pks], default=Value(0)) for f in fields
     }
     return model._default_manager.filter(pk__in=pks).update(**updates)

@@ -53,8 +53,7 @@ class InsufficientStock(Conflict):
         first = shortages[0]
         names = ", ".join(f"{s.sku} (requested {s.requested}, available {s.available})" for s in shortages)
         super().__init__(
-            f"Not enough stock and backorders are not possible for: {names}. "
-            "Reduce the quantity or remove the item.",
+            f"Not enough stock and backorders are not possible for: {names}. Reduce the quantity or remove the item.",
             sku=first.sku,
             available=first.available,
             shortages=[{"sku": s.sku, "requested": s.requested, "available": s.available} for s in shortages],

@@ -44,9 +44,7 @@ class SalesOrder(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ALLOCATED)
     placed_at = models.DateTimeField(default=timezone.now)
-    ship_complete = models.BooleanField(
-        default=False, help_text="Ship nothing until every line is fully allocated."
-    )
+    ship_complete = models.BooleanField(default=False, help_text="Ship nothing until every line is fully allocated.")
     ship_by = models.DateField(
         null=True, blank=True, help_text="The ship date promised at checkout, if one was stated."
     )

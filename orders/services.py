@@ -41,13 +41,13 @@ def orders_refresh_status(*, order_ids: Iterable[int]) -> None:
     sums = (
         OrderLine.objects.filter(order_id__in=order_ids)
         .values("order_id")
-        .annotate(
-            a=Sum("allocated"), s=Sum("shipped"), b=Sum("backordered"), c=Sum("cancelled"), q=Sum("quantity")
-        )
+        .annotate(a=Sum("allocated"), s=Sum("shipped"), b=Sum("backordered"), c=Sum("cancelled"), q=Sum("quantity"))
     )
     by_status: dict[str, list[int]] = defaultdict(list)
     for row in sums:
-        status = status_for(allocated=row["a"], shipped=row["s"], backordered=row["b"], cancelled=row["c"], quantity=row["q"])
+        status = status_for(
+            allocated=row["a"], shipped=row["s"], backordered=row["b"], cancelled=row["c"], quantity=row["q"]
+        )
         by_status[status].append(row["order_id"])
     for status, ids in by_status.items():
         SalesOrder.objects.filter(pk__in=ids).exclude(status=status).update(status=status)
@@ -55,7 +55,9 @@ def orders_refresh_status(*, order_ids: Iterable[int]) -> None:
 
 def order_ship_blockers(*, order: SalesOrder) -> str | None:
     """Why nothing can ship now, or None."""
-    totals = order.lines.aggregate(allocated=Sum("allocated"), waiting=Sum("backordered"), n=Count("id", filter=Q(backordered__gt=0)))
+    totals = order.lines.aggregate(
+        allocated=Sum("allocated"), waiting=Sum("backordered"), n=Count("id", filter=Q(backordered__gt=0))
+    )
     if order.ship_complete and totals["waiting"]:
         return (
             f"Order {order.number} ships complete and {totals['waiting']} unit(s) on {totals['n']} line(s) are still "

@@ -72,7 +72,9 @@ def _write_takes(takes: list[_Take]) -> FillResult:
             level_deltas[level.pk]["allocated"] += units
     existing = {
         (a.line_id, a.stock_level_id): a.quantity
-        for a in Allocation.objects.filter(line_id__in={t.line_id for t in takes}).only("line_id", "stock_level_id", "quantity")
+        for a in Allocation.objects.filter(line_id__in={t.line_id for t in takes}).only(
+            "line_id", "stock_level_id", "quantity"
+        )
     }
     Allocation.objects.bulk_create(
         [
@@ -124,7 +126,9 @@ def backorders_fill(*, product_ids: Iterable[int], strategy: FillStrategy | None
         levels_by_product[level.product_id].append(level)
     result = FillResult()
     for product_id in product_ids:
-        result.merge(_fill_product_locked(product_id=product_id, levels=levels_by_product[product_id], strategy=strategy))
+        result.merge(
+            _fill_product_locked(product_id=product_id, levels=levels_by_product[product_id], strategy=strategy)
+        )
     return result
 
 

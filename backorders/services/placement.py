@@ -140,7 +140,9 @@ def _take_stock(plans: list[_LinePlan]) -> None:
 def _order_status(plans: list[_LinePlan]) -> str:
     allocated = sum(p.allocated for p in plans)
     backordered = sum(p.backordered for p in plans)
-    return status_for(allocated=allocated, shipped=0, backordered=backordered, cancelled=0, quantity=allocated + backordered)
+    return status_for(
+        allocated=allocated, shipped=0, backordered=backordered, cancelled=0, quantity=allocated + backordered
+    )
 
 
 def _customer_upsert(request: CustomerRequest) -> Customer:

@@ -66,7 +66,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def json_404(request, exception=None) -> JsonResponse:  # noqa: ARG001
+def json_404(request, exception=None) -> JsonResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "not_found", "detail": "No such API endpoint. See /api/docs/."}, status=404)
     from django.views.defaults import page_not_found

@@ -17,8 +17,12 @@ def _postgres_reachable(url: str) -> bool:
 
         cfg = env.db_url_config(url)
         psycopg.connect(
-            host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], password=cfg["PASSWORD"],
-            dbname="postgres", connect_timeout=2,
+            host=cfg["HOST"],
+            port=cfg["PORT"] or 5432,
+            user=cfg["USER"],
+            password=cfg["PASSWORD"],
+            dbname="postgres",
+            connect_timeout=2,
         ).close()
     except Exception:
         return False

@@ -21,7 +21,13 @@ def test_partial_backorder_allocates_what_is_there_and_backorders_the_rest(asser
 
     order = place(("MUG", 10))
 
-    assert order_line_units(order)["MUG"] == {"quantity": 10, "allocated": 6, "backordered": 4, "shipped": 0, "cancelled": 0}
+    assert order_line_units(order)["MUG"] == {
+        "quantity": 10,
+        "allocated": 6,
+        "backordered": 4,
+        "shipped": 0,
+        "cancelled": 0,
+    }
     assert order.status == SalesOrder.Status.BACKORDERED
     backorder = Backorder.objects.get(line__order=order)
     assert (backorder.quantity, backorder.original_quantity, backorder.status) == (4, 4, "waiting")
@@ -60,7 +66,7 @@ def test_order_rejected_whole_when_a_sku_cannot_be_backordered_names_every_short
     warehouse = WarehouseFactory(code="MAIN")
     ok = ProductFactory(sku="OK")
     no_backorders = ProductFactory(sku="NOBO", backorders_allowed=False)
-    gone = ProductFactory(sku="GONE", discontinued=True)
+    ProductFactory(sku="GONE", discontinued=True)
     stock(ok, warehouse, 10)
     stock(no_backorders, warehouse, 1)
     before = (SalesOrder.objects.count(), OrderLine.objects.count(), Customer.objects.count())
@@ -109,7 +115,9 @@ def test_invalid_lines_write_nothing(lines, field):
 def test_existing_customer_is_reused_and_tier_updated_when_given():
     ProductFactory(sku="A")
     order_place(customer=CustomerRequest(email="Ann@Example.com", name="Ann"), lines=[LineRequest("A", 1)])
-    order_place(customer=CustomerRequest(email="ann@example.com", name="Ann B", tier="vip"), lines=[LineRequest("A", 1)])
+    order_place(
+        customer=CustomerRequest(email="ann@example.com", name="Ann B", tier="vip"), lines=[LineRequest("A", 1)]
+    )
 
     customer = Customer.objects.get()
     assert (customer.email, customer.name, customer.tier) == ("ann@example.com", "Ann", "vip")
@@ -122,13 +130,13 @@ def _placement_queries(warehouses: int) -> int:
         warehouse = WarehouseFactory(code=f"Q{warehouses}-{i}", priority=i + 1)
         stock(product, warehouse, 1)
         stock(other, warehouse, 1)
-    customer = CustomerFactory_for_queries()
+    customer = _queries_customer()
     with CaptureQueriesContext(connection) as ctx:
         place((product.sku, warehouses + 2), (other.sku, warehouses), customer=customer)
     return len(ctx.captured_queries)
 
 
-def CustomerFactory_for_queries() -> Customer:  # noqa: N802
+def _queries_customer() -> Customer:
     return Customer.objects.get_or_create(email="queries@example.com", defaults={"name": "Q"})[0]
 
 
