@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -45,6 +46,7 @@ class Backorder(models.Model):
             models.Index(fields=["status", "created_at"], name="backorder_status_created_idx"),
             models.Index(fields=["status", "eta"], name="backorder_status_eta_idx"),
         ]
+        permissions = [("change_backorder_eta", "Can set or clear a backorder's ETA (customer service)")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(quantity__lte=F("original_quantity")), name="backorder_quantity_lte_original"
@@ -57,3 +59,81 @@ class Backorder(models.Model):
 
     def __str__(self) -> str:
         return f"Backorder {self.pk}: {self.quantity} × {self.product.sku}"
+
+
+class EtaChange(models.Model):
+    """Every change of a backorder's ETA, append-only: what notifications consume and auditors read."""
+
+    backorder = models.ForeignKey(Backorder, on_delete=models.CASCADE, related_name="eta_changes")
+    old_eta = models.DateField(null=True, blank=True)
+    new_eta = models.DateField(null=True, blank=True)
+    old_source = models.CharField(max_length=16, blank=True)
+    new_source = models.CharField(max_length=16, blank=True)
+    reason = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["backorder", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.old_eta or 'none'} → {self.new_eta or 'none'} ({self.reason})"
+
+
+class BackorderPolicy(models.Model):
+    """The one policy row managers edit (admin, GET/PATCH policy/). Defaults come from settings."""
+
+    class FillStrategy(models.TextChoices):
+        FIFO = "fifo", "First in, first out (order placed time)"
+        TIER = "tier", "Customer tier (VIP, loyal, standard), then order placed time"
+
+    class ComplianceProfile(models.TextChoices):
+        US_FTC = "us_ftc", "US FTC Mail, Internet, or Telephone Order Rule"
+        EU_CRD = "eu_crd", "EU Consumer Rights Directive / UK Consumer Rights Act"
+
+    fill_strategy = models.CharField(max_length=8, choices=FillStrategy.choices, default=FillStrategy.FIFO)
+    handling_days = models.PositiveSmallIntegerField(default=1, help_text="Days from stock arrival to shipping.")
+    eta_change_threshold_days = models.PositiveSmallIntegerField(
+        default=2, help_text="Tell the customer when an ETA moves by at least this many days."
+    )
+    eta_quiet_minutes = models.PositiveSmallIntegerField(
+        default=30, help_text="Wait this long before sending an ETA change, so a corrected typo sends nothing."
+    )
+    cancellation_offer_days = models.PositiveSmallIntegerField(
+        default=14, help_text="Offer cancellation after a line has waited this many days."
+    )
+    status_update_days = models.PositiveSmallIntegerField(default=7, help_text="Send a status update every N days.")
+    rolling_backorder_days = models.PositiveSmallIntegerField(
+        default=30, help_text="A product whose queue has not emptied for this long is a rolling backorder."
+    )
+    status_link_days = models.PositiveSmallIntegerField(default=60, help_text="Status links in emails expire after.")
+    coupon_code = models.CharField(max_length=40, blank=True, help_text="Optional goodwill coupon in offers.")
+    compliance_profile = models.CharField(
+        max_length=8, choices=ComplianceProfile.choices, default=ComplianceProfile.US_FTC
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "backorder policy"
+        verbose_name_plural = "backorder policy"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="backorderpolicy_single_row")]
+
+    def __str__(self) -> str:
+        return "Backorder policy"
+
+    @classmethod
+    def current(cls) -> "BackorderPolicy":
+        policy, _ = cls.objects.get_or_create(
+            pk=1,
+            defaults={
+                "fill_strategy": settings.BACKORDER_FILL_STRATEGY,
+                "handling_days": settings.BACKORDER_HANDLING_DAYS,
+            },
+        )
+        return policy

@@ -4,7 +4,6 @@ A fill strategy says in which order a product's waiting lines are served. Pinned
 comes first and line id always last, so the order is total and every strategy is deterministic.
 """
 
-from django.conf import settings
 from django.db.models import Case, IntegerField, OrderBy, Value, When
 from django.db.models.expressions import F
 
@@ -49,7 +48,11 @@ FILL_STRATEGIES: dict[str, type[FillStrategy]] = {s.code: s for s in (FifoStrate
 
 
 def fill_strategy(code: str | None = None) -> FillStrategy:
-    code = code or settings.BACKORDER_FILL_STRATEGY
+    """The strategy named, or the one the backorder policy sets."""
+    if code is None:
+        from .models import BackorderPolicy
+
+        code = BackorderPolicy.current().fill_strategy
     try:
         return FILL_STRATEGIES[code]()
     except KeyError:

@@ -1,13 +1,12 @@
 from datetime import date, timedelta
 
-from django.conf import settings
 from django.db.models import F, QuerySet, Sum, TextChoices, Window
 from django.db.models.expressions import RowRange
 from django.utils import timezone
 
 from inventory.models import Product
 
-from .models import Backorder
+from .models import Backorder, BackorderPolicy
 from .policies import FillStrategy
 
 
@@ -31,8 +30,18 @@ def backorder_fill_candidates(*, product_id: int, strategy: FillStrategy, units:
         )
         .annotate(units_ahead=F("running") - F("quantity"))
         .filter(units_ahead__lt=units)
-        .select_related("line")
-        .only("id", "line_id", "quantity", "product_id", "placed_at", "priority", "line__order")
+        .select_related("line__order__customer")
+        .only(
+            "id",
+            "line_id",
+            "quantity",
+            "product_id",
+            "placed_at",
+            "priority",
+            "line__order__number",
+            "line__order__customer__email",
+            "line__order__customer__tier",
+        )
     )
     return list(queue.order_by(*strategy.queue_order()))
 
@@ -56,28 +65,41 @@ def availability_for(*, product: Product, available: int) -> str:
     return Availability.BACKORDER if product.is_backorderable else Availability.OUT_OF_STOCK
 
 
-def lead_time_eta(*, product: Product, as_of: date | None = None) -> date | None:
-    """today + the product's lead time + handling days; None when the product cannot be restocked."""
-    if product.discontinued or product.lead_time_days is None:
+def lead_time_eta(*, product: Product, as_of: date | None = None, handling_days: int | None = None) -> date | None:
+    """today + the product's lead time (else its usual supplier's) + handling days.
+
+    None when the product cannot be restocked (discontinued) or no lead time is known.
+    """
+    lead_time = product.effective_lead_time_days
+    if product.discontinued or lead_time is None:
         return None
+    if handling_days is None:
+        handling_days = BackorderPolicy.current().handling_days
     today = as_of or timezone.localdate()
-    return today + timedelta(days=product.lead_time_days + settings.BACKORDER_HANDLING_DAYS)
+    return today + timedelta(days=lead_time + handling_days)
 
 
 def product_next_eta(*, product: Product, available: int, as_of: date | None = None) -> date | None:
     """The ETA a new one-unit order would get now: None when in stock or not orderable.
 
-    Never earlier than the ETA of the last line already waiting (ETAs never decrease along the queue).
+    Pegged like a line at the end of the queue: the PO whose open quantity covers every waiting unit
+    plus one, else lead time, never earlier than the lines already waiting.
     """
+    from .pegging import open_supply, peg
+
     if available > 0 or not product.is_backorderable:
         return None
-    eta = lead_time_eta(product=product, as_of=as_of)
-    last_waiting = (
-        Backorder.objects.filter(product=product, status=Backorder.Status.WAITING, eta__isnull=False)
-        .order_by("-eta")
-        .values_list("eta", flat=True)
-        .first()
+    today = as_of or timezone.localdate()
+    handling = BackorderPolicy.current().handling_days
+    waiting = (
+        Backorder.objects.filter(product=product, status=Backorder.Status.WAITING).aggregate(s=Sum("quantity"))["s"]
+        or 0
     )
-    if last_waiting and (eta is None or last_waiting > eta):
-        return last_waiting
-    return eta
+    pegs = peg(
+        [waiting, 1] if waiting else [1],
+        open_supply(product_ids=[product.pk], as_of=today).get(product.pk, []),
+        lead_eta=lead_time_eta(product=product, as_of=today, handling_days=handling),
+        handling_days=handling,
+        restockable=not product.discontinued,
+    )
+    return pegs[-1].eta

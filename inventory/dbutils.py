@@ -32,3 +32,35 @@ def bulk_add(model: type[models.Model], deltas: Mapping[int, Mapping[str, int]])
         f: F(f) + Case(*[When(pk=pk, then=Value(deltas[pk].get(f, 0))) for pk in pks], default=Value(0)) for f in fields
     }
     return model._default_manager.filter(pk__in=pks).update(**updates)
+
+
+def bulk_set(model: type[models.Model], values: Mapping[int, Mapping[str, object]]) -> int:
+    """Set columns of many rows to per-row values in one UPDATE: {pk: {field: value}} (same fields per row)."""
+    if not values:
+        return 0
+    pks = sorted(values)
+    fields = sorted(next(iter(values.values())))
+    if connection.vendor == "postgresql":
+        table = model._meta.db_table
+        pk_col = model._meta.pk.column
+        meta_fields = {f: model._meta.get_field(f) for f in fields}
+        assignments = ", ".join(f'"{meta_fields[f].column}" = v."c_{i}"' for i, f in enumerate(fields))
+        arrays = ", ".join(
+            ["%s::bigint[]"] + [f"%s::{meta_fields[f].db_type(connection).split('(')[0]}[]" for f in fields]
+        )
+        names = ", ".join(["pk"] + [f"c_{i}" for i in range(len(fields))])
+        params: list[object] = [pks] + [
+            [meta_fields[f].get_db_prep_value(values[pk][f], connection) for pk in pks] for f in fields
+        ]
+        sql = f'UPDATE "{table}" AS t SET {assignments} FROM unnest({arrays}) AS v({names}) WHERE t."{pk_col}" = v.pk'
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+    updates = {
+        f: Case(
+            *[When(pk=pk, then=Value(values[pk][f], output_field=model._meta.get_field(f))) for pk in pks],
+            output_field=model._meta.get_field(f),
+        )
+        for f in fields
+    }
+    return model._default_manager.filter(pk__in=pks).update(**updates)

@@ -30,6 +30,14 @@ class Product(models.Model):
     lead_time_days = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Days from ordering to arrival; used for ETAs not covered by a PO."
     )
+    supplier = models.ForeignKey(
+        "Supplier",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="products",
+        help_text="Usual supplier: its lead time applies when the product has none.",
+    )
     safety_stock = models.PositiveIntegerField(default=0)
     reorder_point = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -45,6 +53,12 @@ class Product(models.Model):
     @property
     def is_backorderable(self) -> bool:
         return self.backorders_allowed and not self.discontinued
+
+    @property
+    def effective_lead_time_days(self) -> int | None:
+        if self.lead_time_days is not None:
+            return self.lead_time_days
+        return self.supplier.lead_time_days if self.supplier_id else None
 
 
 class StockLevel(models.Model):
@@ -97,3 +111,79 @@ class StockMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity:+d} {self.get_movement_type_display()} ({self.reason})"
+
+
+class Supplier(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    email = models.EmailField(blank=True)
+    lead_time_days = models.PositiveSmallIntegerField(
+        default=14, help_text="Usual days from ordering to arrival; used for products without their own lead time."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PurchaseOrder(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ORDERED = "ordered", "Ordered"
+        PARTIALLY_RECEIVED = "partially_received", "Partially received"
+        RECEIVED = "received", "Received"
+        CANCELLED = "cancelled", "Cancelled"
+
+    OPEN_STATUSES = (Status.ORDERED, Status.PARTIALLY_RECEIVED)
+
+    number = models.CharField(max_length=40, unique=True)
+    supplier = models.ForeignKey(
+        Supplier, null=True, blank=True, on_delete=models.PROTECT, related_name="purchase_orders"
+    )
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="purchase_orders")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ORDERED)
+    expected_date = models.DateField(help_text="When the goods are expected to arrive.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "expected_date"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class PurchaseOrderLine(models.Model):
+    purchase_order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="purchase_order_lines")
+    quantity = models.PositiveIntegerField()
+    received = models.PositiveIntegerField(default=0)
+    expected_date = models.DateField(null=True, blank=True, help_text="Overrides the purchase order's date.")
+
+    class Meta:
+        ordering = ["purchase_order_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["purchase_order", "product"], name="poline_unique_po_product"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="poline_quantity_gt_0"),
+            models.CheckConstraint(condition=Q(received__lte=F("quantity")), name="poline_received_lte_quantity"),
+        ]
+        indexes = [models.Index(fields=["product", "expected_date"])]
+
+    def __str__(self) -> str:
+        return f"{self.purchase_order.number} × {self.product.sku}"
+
+    @property
+    def outstanding(self) -> int:
+        return self.quantity - self.received
+
+    @property
+    def arrival_date(self):
+        return self.expected_date or self.purchase_order.expected_date

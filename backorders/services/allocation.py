@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from inventory.dbutils import bulk_add
@@ -22,6 +21,23 @@ from orders.services import orders_refresh_status
 from ..models import Backorder
 from ..policies import FillStrategy, fill_strategy
 from ..selectors import backorder_fill_candidates
+from .eta import etas_recompute
+
+
+@dataclass(frozen=True)
+class FillEntry:
+    """One waiting line served by a fill: who, and how much of what it waited for."""
+
+    backorder_id: int
+    order_number: str
+    customer_email: str
+    product_id: int
+    units: int
+    waiting_before: int
+
+    @property
+    def still_waiting(self) -> int:
+        return self.waiting_before - self.units
 
 
 @dataclass
@@ -30,21 +46,39 @@ class FillResult:
     lines_partly_filled: int = 0
     units: int = 0
     filled_backorder_ids: list[int] = field(default_factory=list)
+    entries: list[FillEntry] = field(default_factory=list)
 
     def merge(self, other: "FillResult") -> None:
         self.lines_filled += other.lines_filled
         self.lines_partly_filled += other.lines_partly_filled
         self.units += other.units
         self.filled_backorder_ids += other.filled_backorder_ids
+        self.entries += other.entries
+
+    def summary(self) -> str:
+        if not self.units:
+            return "no waiting lines filled"
+        partly = f", {self.lines_partly_filled} partly" if self.lines_partly_filled else ""
+        return f"{self.lines_filled} waiting line(s) filled{partly} ({self.units} units)"
 
 
 @dataclass(frozen=True)
 class _Take:
-    backorder_id: int
-    line_id: int
+    backorder: Backorder
     order_id: int
-    waiting: int
     from_levels: list[tuple[StockLevel, int]]
+
+    @property
+    def backorder_id(self) -> int:
+        return self.backorder.pk
+
+    @property
+    def line_id(self) -> int:
+        return self.backorder.line_id
+
+    @property
+    def waiting(self) -> int:
+        return self.backorder.quantity
 
     @property
     def units(self) -> int:
@@ -96,6 +130,18 @@ def _write_takes(takes: list[_Take]) -> FillResult:
     result.lines_partly_filled = len(takes) - len(filled)
     result.units = sum(t.units for t in takes)
     result.filled_backorder_ids = filled
+    result.entries = [
+        FillEntry(
+            backorder_id=t.backorder_id,
+            order_number=t.backorder.line.order.number,
+            customer_email=t.backorder.line.order.customer.email,
+            product_id=t.backorder.product_id,
+            units=t.units,
+            waiting_before=t.waiting,
+        )
+        for t in takes
+    ]
+    etas_recompute(product_ids={t.backorder.product_id for t in takes})
     return result
 
 
@@ -103,10 +149,10 @@ def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy:
     available = sum(level.available for level in levels)
     if available <= 0:
         return FillResult()
-    takes = []
-    for backorder in backorder_fill_candidates(product_id=product_id, strategy=strategy, units=available):
-        from_levels = _take_in_memory(levels, backorder.quantity)
-        takes.append(_Take(backorder.pk, backorder.line_id, backorder.line.order_id, backorder.quantity, from_levels))
+    takes = [
+        _Take(backorder, backorder.line.order_id, _take_in_memory(levels, backorder.quantity))
+        for backorder in backorder_fill_candidates(product_id=product_id, strategy=strategy, units=available)
+    ]
     return _write_takes(takes)
 
 
@@ -146,12 +192,9 @@ def order_allocate_waiting(*, order: SalesOrder, acting_user: AbstractBaseUser |
         levels_by_product[level.product_id].append(level)
     backorders = list(
         Backorder.objects.filter(line__order=order, status=Backorder.Status.WAITING)
+        .select_related("line__order__customer")
         .select_for_update(of=("self",))
         .order_by("pk")
-        .annotate(order_id=F("line__order_id"))
     )
-    takes = [
-        _Take(b.pk, b.line_id, b.order_id, b.quantity, _take_in_memory(levels_by_product[b.product_id], b.quantity))
-        for b in backorders
-    ]
+    takes = [_Take(b, order.pk, _take_in_memory(levels_by_product[b.product_id], b.quantity)) for b in backorders]
     return _write_takes(takes)

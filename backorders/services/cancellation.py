@@ -19,6 +19,7 @@ from orders.services import orders_refresh_status
 
 from ..models import Backorder
 from .allocation import FillResult, backorders_fill
+from .eta import etas_recompute
 from .placement import LineRequest
 
 
@@ -140,6 +141,8 @@ def order_cancel(
     result.backorders_closed = len(closed)
     if released_products:
         result.refill = backorders_fill(product_ids=released_products)
+    waiting_changed = {line.product_id for line in order_lines if line.pk in wanted and line.backordered}
+    etas_recompute(product_ids=waiting_changed - released_products)
     order.refresh_from_db(fields=["status"])
     return result
 

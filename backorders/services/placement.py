@@ -19,6 +19,7 @@ from orders.services import status_for
 
 from ..exceptions import DuplicateOrderNumber
 from ..models import Backorder
+from .eta import etas_recompute
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,7 @@ def order_place(
             raise InsufficientStock(shortages)
         _write_lines(order, plans)
         _take_stock(plans)
+    etas_recompute(product_ids={p.product.pk for p in plans if p.backordered})
     status = _order_status(plans)
     if status != order.status:
         SalesOrder.objects.filter(pk=order.pk).update(status=status)

@@ -1,0 +1,144 @@
+"""ETA recompute and manual edits. The pegging rule is in backorders.pegging; a manual ETA wins
+until cleared but still takes its place in the queue."""
+
+from collections.abc import Iterable
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from inventory.dbutils import bulk_set
+from inventory.exceptions import InvalidInput
+from inventory.models import Product
+
+from ..exceptions import EtaPermissionDenied
+from ..models import Backorder, BackorderPolicy, EtaChange
+from ..pegging import Peg, Source, open_supply, peg
+from ..policies import FillStrategy, fill_strategy
+from ..selectors import backorder_fill_queue, lead_time_eta
+
+
+def _reason(p: Peg) -> str:
+    if p.source == Source.PURCHASE_ORDER:
+        return f"Pegged to {p.label}"
+    if p.source == Source.LEAD_TIME:
+        return "Lead time (no open purchase order covers it)"
+    return "No restock expected"
+
+
+@transaction.atomic
+def etas_recompute(
+    *, product_ids: Iterable[int], as_of: date | None = None, strategy: FillStrategy | None = None
+) -> int:
+    """Re-peg every waiting line of these products; write only the changes, each with an EtaChange row.
+
+    Per product: one ordered read of its queue, plus one read of open PO lines for all the products;
+    then one UPDATE and one INSERT for everything that changed. Returns the number of lines changed.
+    """
+    product_ids = sorted(set(product_ids))
+    if not product_ids:
+        return 0
+    today = as_of or timezone.localdate()
+    policy = BackorderPolicy.current()
+    strategy = strategy or fill_strategy(policy.fill_strategy)
+    products = Product.objects.select_related("supplier").in_bulk(product_ids)
+    supply = open_supply(product_ids=product_ids, as_of=today)
+    updates: dict[int, dict[str, object]] = {}
+    changes: list[EtaChange] = []
+    for product_id in product_ids:
+        product = products.get(product_id)
+        if product is None:
+            continue
+        queue = list(
+            backorder_fill_queue(product_id=product_id, strategy=strategy).values_list(
+                "id", "quantity", "eta", "eta_source"
+            )
+        )
+        if not queue:
+            continue
+        pegs = peg(
+            [quantity for _, quantity, _, _ in queue],
+            supply.get(product_id, []),
+            lead_eta=lead_time_eta(product=product, as_of=today, handling_days=policy.handling_days),
+            handling_days=policy.handling_days,
+            restockable=not product.discontinued,
+        )
+        for (backorder_id, _, eta, source), new in zip(queue, pegs, strict=True):
+            if source == Source.MANUAL or (eta, source) == (new.eta, new.source):
+                continue
+            updates[backorder_id] = {"eta": new.eta, "eta_source": new.source}
+            changes.append(
+                EtaChange(
+                    backorder_id=backorder_id,
+                    old_eta=eta,
+                    new_eta=new.eta,
+                    old_source=source,
+                    new_source=new.source,
+                    reason=_reason(new),
+                )
+            )
+    bulk_set(Backorder, updates)
+    EtaChange.objects.bulk_create(changes, batch_size=5000)
+    return len(changes)
+
+
+@transaction.atomic
+def backorder_set_eta(
+    *, backorders: Iterable[Backorder], eta: date | None, reason: str, acting_user: AbstractBaseUser | None
+) -> int:
+    """Customer service sets a manual ETA (or clears it with eta=None, back to the computed one).
+
+    A manual ETA wins over pegging until cleared. Needs backorders.change_backorder_eta. Only waiting
+    lines change; returns how many did. Every change is kept as an EtaChange row with who and why.
+    """
+    if acting_user is not None and not acting_user.has_perm("backorders.change_backorder_eta"):
+        raise EtaPermissionDenied(
+            "You do not have permission to change ETAs. Ask a manager for the Customer service role."
+        )
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Give a reason for the ETA change.", fields={"reason": ["This field is required."]})
+    if eta is not None and eta < timezone.localdate():
+        raise InvalidInput("The ETA cannot be in the past.", fields={"eta": ["Must be today or later."]})
+    ids = sorted({b.pk for b in backorders})
+    locked = list(
+        Backorder.objects.filter(pk__in=ids, status=Backorder.Status.WAITING)
+        .select_for_update(of=("self",))
+        .order_by("pk")
+    )
+    user = acting_user if acting_user is not None and acting_user.is_authenticated else None
+    if eta is None:
+        manual = [b for b in locked if b.eta_source == Source.MANUAL]
+        if not manual:
+            return 0
+        Backorder.objects.filter(pk__in=[b.pk for b in manual]).update(eta_source="", eta=None)
+        EtaChange.objects.bulk_create(
+            EtaChange(
+                backorder=b,
+                old_eta=b.eta,
+                new_eta=None,
+                old_source=Source.MANUAL,
+                new_source="",
+                reason=f"Manual ETA cleared: {reason}",
+                user=user,
+            )
+            for b in manual
+        )
+        etas_recompute(product_ids={b.product_id for b in manual})
+        return len(manual)
+    changed = [b for b in locked if (b.eta, b.eta_source) != (eta, Source.MANUAL)]
+    Backorder.objects.filter(pk__in=[b.pk for b in changed]).update(eta=eta, eta_source=Source.MANUAL)
+    EtaChange.objects.bulk_create(
+        EtaChange(
+            backorder=b,
+            old_eta=b.eta,
+            new_eta=eta,
+            old_source=b.eta_source,
+            new_source=Source.MANUAL,
+            reason=reason,
+            user=user,
+        )
+        for b in changed
+    )
+    return len(changed)
