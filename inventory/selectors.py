@@ -5,12 +5,26 @@ from django.db.models import QuerySet, Sum
 from .models import Product, StockLevel
 
 
+def products_lock(*, product_ids: Iterable[int]) -> None:
+    """Take the per-SKU mutex: the product rows, FOR NO KEY UPDATE, in pk order.
+
+    Every write to a product's stock, queue or ETAs takes it first, so it also serialises products
+    that have no stock rows yet. NO KEY: inserts of order lines referencing the product never wait.
+    Global lock order: purchase order, products, stock levels, order lines, backorders (each by pk).
+    """
+    ids = sorted(set(product_ids))
+    if ids:
+        list(Product.objects.filter(pk__in=ids).select_for_update(no_key=True).order_by("pk").values_list("pk"))
+
+
 def stock_levels_lock(*, product_ids: Iterable[int], active_only: bool = True) -> list[StockLevel]:
-    """Lock the stock rows of these products, in pk order (the global lock order), and return them.
+    """Lock the products (see products_lock), then their stock rows in pk order, and return the rows.
 
     Must be called inside a transaction. The warehouse comes along (not locked) for its priority.
     """
-    qs = StockLevel.objects.filter(product_id__in=sorted(set(product_ids)))
+    product_ids = sorted(set(product_ids))
+    products_lock(product_ids=product_ids)
+    qs = StockLevel.objects.filter(product_id__in=product_ids)
     if active_only:
         qs = qs.filter(warehouse__active=True)
     return list(qs.select_related("warehouse").select_for_update(of=("self",)).order_by("pk"))

@@ -7,6 +7,7 @@ from django.db.models import F
 
 from .exceptions import InvalidInput, StockAllocated
 from .models import Product, StockLevel, StockMovement, Warehouse
+from .selectors import products_lock
 
 
 def stock_level_get_or_create(*, product: Product, warehouse: Warehouse) -> StockLevel:
@@ -32,6 +33,7 @@ def stock_adjust(
     if not reason or not reason.strip():
         raise InvalidInput("Give a reason for the stock change.", fields={"reason": ["This field is required."]})
     level_id = stock_level_get_or_create(product=product, warehouse=warehouse).pk
+    products_lock(product_ids=[product.pk])
     level = StockLevel.objects.select_for_update(of=("self",)).get(pk=level_id)
     if level.on_hand + delta < level.allocated:
         raise StockAllocated(

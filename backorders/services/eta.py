@@ -11,6 +11,7 @@ from django.utils import timezone
 from inventory.dbutils import bulk_set
 from inventory.exceptions import InvalidInput
 from inventory.models import Product
+from inventory.selectors import products_lock
 
 from ..exceptions import EtaPermissionDenied
 from ..models import Backorder, BackorderPolicy, EtaChange
@@ -39,6 +40,7 @@ def etas_recompute(
     product_ids = sorted(set(product_ids))
     if not product_ids:
         return 0
+    products_lock(product_ids=product_ids)
     today = as_of or timezone.localdate()
     policy = BackorderPolicy.current()
     strategy = strategy or fill_strategy(policy.fill_strategy)
@@ -101,6 +103,8 @@ def backorder_set_eta(
         raise InvalidInput("Give a reason for the ETA change.", fields={"reason": ["This field is required."]})
     if eta is not None and eta < timezone.localdate():
         raise InvalidInput("The ETA cannot be in the past.", fields={"eta": ["Must be today or later."]})
+    backorders = list(backorders)
+    products_lock(product_ids={b.product_id for b in backorders})
     ids = sorted({b.pk for b in backorders})
     locked = list(
         Backorder.objects.filter(pk__in=ids, status=Backorder.Status.WAITING)

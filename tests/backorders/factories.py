@@ -17,3 +17,36 @@ def place(
         ship_complete=ship_complete,
         **kwargs,
     )
+
+
+def waiting_queue(product, count: int, quantity: int = 1) -> list[SalesOrder]:
+    """`count` single-line orders all waiting for `product`, bulk-inserted (for scale tests).
+
+    Consistent with the invariants: nothing allocated, the whole line backordered, one waiting backorder each.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backorders.models import Backorder
+    from orders.models import OrderLine
+
+    customer = CustomerFactory()
+    start = timezone.now() - timedelta(days=1)
+    orders = SalesOrder.objects.bulk_create(
+        SalesOrder(
+            number=f"BULK-{product.sku}-{i:06d}",
+            customer=customer,
+            status=SalesOrder.Status.BACKORDERED,
+            placed_at=start + timedelta(seconds=i),
+        )
+        for i in range(count)
+    )
+    lines = OrderLine.objects.bulk_create(
+        OrderLine(order=o, product=product, quantity=quantity, backordered=quantity) for o in orders
+    )
+    Backorder.objects.bulk_create(
+        Backorder(line=line, product=product, quantity=quantity, original_quantity=quantity, placed_at=order.placed_at)
+        for line, order in zip(lines, orders, strict=True)
+    )
+    return orders

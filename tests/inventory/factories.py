@@ -35,3 +35,19 @@ def stock(product: Product, warehouse: Warehouse, units: int, reason: str = "Ini
 
 
 __all__ = ["ProductFactory", "StockMovement", "WarehouseFactory", "stock"]
+
+
+def purchase_order(warehouse: Warehouse, *lines: tuple[str, int], days: int = 10, **kwargs):
+    """An ordered PO through the service (so ETAs re-peg): purchase_order(wh, ("SKU", 5), days=10)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backorders.services.purchasing import PurchaseLineRequest, purchase_order_create
+
+    return purchase_order_create(
+        warehouse=warehouse,
+        expected_date=timezone.localdate() + timedelta(days=days),
+        lines=[PurchaseLineRequest(sku, qty) for sku, qty in lines],
+        **kwargs,
+    )

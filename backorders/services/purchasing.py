@@ -1,0 +1,324 @@
+"""Purchase orders: create, change, cancel and receive. Every change re-pegs the ETAs of the products
+it touches; a receipt puts stock on hand through the ledger and fills the queue in order."""
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from inventory.dbutils import bulk_add
+from inventory.exceptions import Conflict, InvalidInput
+from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockMovement, Supplier, Warehouse
+from inventory.services import stock_adjust, stock_level_get_or_create
+
+from ..policies import fill_strategy
+from ..selectors import backorder_fill_queue
+from .allocation import FillResult, backorders_fill
+from .eta import etas_recompute
+from .placement import LineRequest
+
+
+@dataclass(frozen=True)
+class PurchaseLineRequest:
+    sku: str
+    quantity: int
+    expected_date: date | None = None
+
+
+class PurchaseOrderClosed(Conflict):
+    code = "purchase_order_closed"
+
+
+class OverReceipt(InvalidInput):
+    code = "over_receipt"
+
+
+def _user(acting_user: AbstractBaseUser | None):
+    return acting_user if acting_user is not None and acting_user.is_authenticated else None
+
+
+def _is_quantity(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _products_for(lines: Sequence[PurchaseLineRequest | LineRequest]) -> dict[str, Product]:
+    errors: dict[str, list[str]] = {}
+    seen: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        if not _is_quantity(line.quantity):
+            errors[f"lines[{i}].quantity"] = ["Must be a whole number of at least 1."]
+        if line.sku in seen:
+            errors[f"lines[{i}].sku"] = [f"SKU {line.sku} is also on line {seen[line.sku]}; put it on one line."]
+        seen.setdefault(line.sku, i)
+    products = {p.sku: p for p in Product.objects.filter(sku__in=seen)}
+    for i, line in enumerate(lines):
+        if line.sku not in products:
+            errors.setdefault(f"lines[{i}].sku", []).append(f"No product with SKU {line.sku!r}.")
+    if errors:
+        raise InvalidInput("The purchase order has invalid lines; nothing was written.", fields=errors)
+    return products
+
+
+def new_purchase_order_number() -> str:
+    return f"PO-{timezone.now():%y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+@transaction.atomic
+def purchase_order_create(
+    *,
+    warehouse: Warehouse,
+    expected_date: date,
+    lines: Sequence[PurchaseLineRequest],
+    supplier: Supplier | None = None,
+    number: str | None = None,
+    status: str = PurchaseOrder.Status.ORDERED,
+    acting_user: AbstractBaseUser | None = None,
+) -> PurchaseOrder:
+    """Create a purchase order (ordered by default) and re-peg the ETAs of its products."""
+    if not lines:
+        raise InvalidInput("A purchase order needs at least one line.", fields={"lines": ["At least one line."]})
+    if status not in (PurchaseOrder.Status.DRAFT, PurchaseOrder.Status.ORDERED):
+        raise InvalidInput("A new purchase order is a draft or ordered.", fields={"status": ["Use draft or ordered."]})
+    products = _products_for(lines)
+    try:
+        with transaction.atomic():
+            po = PurchaseOrder.objects.create(
+                number=number or new_purchase_order_number(),
+                supplier=supplier,
+                warehouse=warehouse,
+                expected_date=expected_date,
+                status=status,
+                created_by=_user(acting_user),
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A purchase order numbered {number} already exists. Use another number, or omit it.",
+            fields={"number": ["A purchase order with this number already exists."]},
+        ) from exc
+    PurchaseOrderLine.objects.bulk_create(
+        PurchaseOrderLine(
+            purchase_order=po, product=products[line.sku], quantity=line.quantity, expected_date=line.expected_date
+        )
+        for line in lines
+    )
+    etas_recompute(product_ids=[p.pk for p in products.values()])
+    return po
+
+
+def _lock(purchase_order: PurchaseOrder) -> PurchaseOrder:
+    return PurchaseOrder.objects.select_for_update(of=("self",)).select_related("warehouse").get(pk=purchase_order.pk)
+
+
+@transaction.atomic
+def purchase_order_update(
+    *,
+    purchase_order: PurchaseOrder,
+    expected_date: date | None = None,
+    status: str | None = None,
+    lines: Sequence[PurchaseLineRequest] | None = None,
+    acting_user: AbstractBaseUser | None = None,
+) -> PurchaseOrder:
+    """Change the expected date, mark a draft ordered, or set line quantities/dates (lines are upserted by SKU).
+
+    A line's quantity cannot drop below what was already received. ETAs of every product touched re-peg.
+    """
+    po = _lock(purchase_order)
+    if po.status in (PurchaseOrder.Status.CANCELLED, PurchaseOrder.Status.RECEIVED):
+        raise PurchaseOrderClosed(f"{po.number} is {po.get_status_display().lower()} and can no longer change.")
+    touched: set[int] = set()
+    if expected_date is not None:
+        po.expected_date = expected_date
+        touched |= set(po.lines.values_list("product_id", flat=True))
+    if status is not None:
+        if not (po.status == PurchaseOrder.Status.DRAFT and status == PurchaseOrder.Status.ORDERED):
+            raise InvalidInput(
+                "Only a draft can be marked ordered here; use cancel or receive for the other changes.",
+                fields={"status": [f"Cannot change {po.status} to {status}."]},
+            )
+        po.status = status
+        touched |= set(po.lines.values_list("product_id", flat=True))
+    po.save(update_fields=["expected_date", "status"])
+    if lines:
+        products = _products_for(lines)
+        existing = {line.product_id: line for line in po.lines.select_for_update(of=("self",)).order_by("pk")}
+        errors = {}
+        for i, request in enumerate(lines):
+            line = existing.get(products[request.sku].pk)
+            if line is not None and request.quantity < line.received:
+                errors[f"lines[{i}].quantity"] = [f"{line.received} already received; the quantity cannot be less."]
+        if errors:
+            raise InvalidInput("Some lines cannot change as asked; nothing was changed.", fields=errors)
+        for request in lines:
+            product = products[request.sku]
+            line = existing.get(product.pk)
+            if line is None:
+                PurchaseOrderLine.objects.create(
+                    purchase_order=po, product=product, quantity=request.quantity, expected_date=request.expected_date
+                )
+            else:
+                line.quantity = request.quantity
+                line.expected_date = request.expected_date
+                line.save(update_fields=["quantity", "expected_date"])
+            touched.add(product.pk)
+    etas_recompute(product_ids=touched)
+    return po
+
+
+@transaction.atomic
+def purchase_order_cancel(
+    *, purchase_order: PurchaseOrder, acting_user: AbstractBaseUser | None = None
+) -> PurchaseOrder:
+    """Cancel what is still outstanding (received units stay received); waiting lines re-peg."""
+    po = _lock(purchase_order)
+    if po.status in (PurchaseOrder.Status.CANCELLED, PurchaseOrder.Status.RECEIVED):
+        raise PurchaseOrderClosed(f"{po.number} is already {po.get_status_display().lower()}.")
+    po.status = PurchaseOrder.Status.CANCELLED
+    po.save(update_fields=["status"])
+    etas_recompute(product_ids=po.lines.values_list("product_id", flat=True))
+    return po
+
+
+@dataclass(frozen=True)
+class WaitingEntry:
+    backorder_id: int
+    order_number: str
+    customer_email: str
+    sku: str
+    quantity: int
+
+
+@dataclass
+class ReceiveResult:
+    purchase_order: PurchaseOrder
+    received: dict[str, int]
+    fill: FillResult
+    still_waiting: list[WaitingEntry] = field(default_factory=list)
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        units = sum(self.received.values())
+        verb = "would receive" if self.dry_run else "received"
+        return f"{self.purchase_order.number}: {verb} {units} units; {self.fill.summary()}"
+
+
+class _Rollback(Exception):
+    def __init__(self, result: ReceiveResult) -> None:
+        self.result = result
+
+
+def _still_waiting(product_ids: set[int], limit: int) -> list[WaitingEntry]:
+    strategy = fill_strategy()
+    entries: list[WaitingEntry] = []
+    for product_id in sorted(product_ids):
+        queue = backorder_fill_queue(product_id=product_id, strategy=strategy).select_related(
+            "line__order__customer", "product"
+        )[:limit]
+        entries += [
+            WaitingEntry(b.pk, b.line.order.number, b.line.order.customer.email, b.product.sku, b.quantity)
+            for b in queue
+        ]
+    return entries
+
+
+def purchase_order_receive(
+    *,
+    purchase_order: PurchaseOrder,
+    lines: Sequence[LineRequest] | None = None,
+    acting_user: AbstractBaseUser | None = None,
+    dry_run: bool = False,
+    preview_limit: int = 50,
+) -> ReceiveResult:
+    """Receive units of a purchase order (all outstanding when `lines` is None) and fill the queue.
+
+    Stock goes on hand through the ledger (type receipt), then each product's waiting lines are
+    filled in queue order (pinned priority, the policy's strategy, line id), partially if need be.
+    With dry_run the same work runs and is rolled back: the result is the fill preview, exact for
+    the moment it was taken. Over-receipt and receipts on a cancelled or received PO are refused.
+    """
+    try:
+        with transaction.atomic():
+            result = _receive(purchase_order, lines, acting_user, preview_limit)
+            if dry_run:
+                result.dry_run = True
+                raise _Rollback(result)
+    except _Rollback as rollback:
+        purchase_order.refresh_from_db()
+        return rollback.result
+    return result
+
+
+def _receive(
+    purchase_order: PurchaseOrder, lines: Sequence[LineRequest] | None, acting_user, preview_limit: int
+) -> ReceiveResult:
+    po = _lock(purchase_order)
+    if po.status == PurchaseOrder.Status.CANCELLED:
+        raise PurchaseOrderClosed(f"{po.number} is cancelled; nothing can be received on it.")
+    if po.status == PurchaseOrder.Status.RECEIVED:
+        raise PurchaseOrderClosed(f"{po.number} is already fully received.")
+    po_lines = list(po.lines.select_related("product").select_for_update(of=("self",)).order_by("pk"))
+    by_sku = {line.product.sku: line for line in po_lines}
+    if lines is None:
+        wanted = {line.pk: line.outstanding for line in po_lines if line.outstanding}
+    else:
+        errors: dict[str, list[str]] = {}
+        wanted = {}
+        for i, request in enumerate(lines):
+            line = by_sku.get(request.sku)
+            if line is None:
+                errors[f"lines[{i}].sku"] = [f"SKU {request.sku!r} is not on {po.number}."]
+            elif not _is_quantity(request.quantity):
+                errors[f"lines[{i}].quantity"] = ["Must be a whole number of at least 1."]
+            elif line.pk in wanted:
+                errors[f"lines[{i}].sku"] = [f"SKU {request.sku} is listed twice; list it once."]
+            elif request.quantity > line.outstanding:
+                errors[f"lines[{i}].quantity"] = [
+                    f"Only {line.outstanding} of {line.quantity} {request.sku} are still outstanding "
+                    f"({line.received} received); receiving {request.quantity} would over-receive."
+                ]
+            else:
+                wanted[line.pk] = request.quantity
+        if errors:
+            raise OverReceipt(f"The receipt does not match {po.number}; nothing was received.", fields=errors)
+    if not wanted:
+        raise PurchaseOrderClosed(f"{po.number} has nothing outstanding to receive.")
+
+    received: dict[str, int] = {}
+    receiving = [line for line in po_lines if line.pk in wanted]
+    levels = {line.pk: stock_level_get_or_create(product=line.product, warehouse=po.warehouse) for line in receiving}
+    for line in sorted(receiving, key=lambda line: (line.product_id, levels[line.pk].pk)):
+        stock_adjust(
+            product=line.product,
+            warehouse=po.warehouse,
+            delta=wanted[line.pk],
+            reason=f"Received on {po.number}",
+            acting_user=acting_user,
+            source=po.number,
+            movement_type=StockMovement.Type.RECEIPT,
+        )
+        received[line.product.sku] = wanted[line.pk]
+    bulk_add(PurchaseOrderLine, {pk: {"received": units} for pk, units in wanted.items()})
+    fully = all(line.received + wanted.get(line.pk, 0) == line.quantity for line in po_lines)
+    po.status = PurchaseOrder.Status.RECEIVED if fully else PurchaseOrder.Status.PARTIALLY_RECEIVED
+    po.save(update_fields=["status"])
+    product_ids = {line.product_id for line in receiving}
+    fill = backorders_fill(product_ids=product_ids)
+    etas_recompute(product_ids=product_ids)
+    return ReceiveResult(
+        purchase_order=po, received=received, fill=fill, still_waiting=_still_waiting(product_ids, preview_limit)
+    )
+
+
+__all__ = [
+    "OverReceipt",
+    "PurchaseLineRequest",
+    "PurchaseOrderClosed",
+    "ReceiveResult",
+    "purchase_order_cancel",
+    "purchase_order_create",
+    "purchase_order_receive",
+    "purchase_order_update",
+]
