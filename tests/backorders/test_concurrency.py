@@ -99,3 +99,30 @@ def test_concurrent_cancellations_and_orders_refill_the_queue_without_oversellin
     assert totals["c"] == 10
     assert totals["b"] == 30 - 10
     assert_invariants()
+
+
+def test_receipts_and_new_orders_for_the_same_sku_never_oversell_or_fill_twice(assert_invariants):
+    from backorders.services.purchasing import purchase_order_receive
+
+    from ..inventory.factories import purchase_order
+
+    product = ProductFactory(sku="RESTOCK")
+    warehouse = WarehouseFactory(code="A")
+    waiting = [place(("RESTOCK", 2)) for _ in range(15)]  # 30 units waiting
+    receipts = [purchase_order(warehouse, ("RESTOCK", 4)) for _ in range(6)]  # 24 units arriving
+    newcomers = [CustomerFactory() for _ in range(30)]
+
+    tasks = [lambda po=po: purchase_order_receive(purchase_order=po) for po in receipts]
+    tasks += [lambda c=c: place(("RESTOCK", 1), customer=c) for c in newcomers]
+    random.Random(11).shuffle(tasks)
+    results = run_concurrently(tasks, threads=10)
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    level = StockLevel.objects.get(product=product)
+    assert (level.on_hand, level.allocated) == (24, 24)
+    totals = OrderLine.objects.filter(product=product).aggregate(a=Sum("allocated"), b=Sum("backordered"))
+    assert (totals["a"], totals["b"]) == (24, 30 + 30 - 24)
+    # FIFO: the 15 orders that waited before any receipt are served first; nobody is filled twice
+    assert [OrderLine.objects.get(order=o).allocated for o in waiting[:12]] == [2] * 12
+    assert [OrderLine.objects.get(order=o).backordered for o in waiting[12:]] == [2, 2, 2]
+    assert_invariants()
