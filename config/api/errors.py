@@ -22,13 +22,20 @@ _CODES = {
 
 
 def _flatten(detail: object, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested error detail -> {"lines[1].sku": ["..."]}."""
+    """DRF's nested error detail -> {"lines[1].sku": ["..."]}.
+
+    Nested serializers give dicts, list fields give lists, and ListSerializer (many=True) gives
+    {index: errors} keyed by the position of each bad item.
+    """
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            path = key if not prefix else f"{prefix}.{key}"
-            if key == "non_field_errors":
+            if isinstance(key, int):  # a ListSerializer's errors: {index: errors} for the bad items only
+                path = f"{prefix}[{key}]"
+            elif key == "non_field_errors":
                 path = prefix or "non_field_errors"
+            else:
+                path = f"{prefix}.{key}" if prefix else key
             out.update(_flatten(value, path))
     elif isinstance(detail, list):
         if detail and all(not isinstance(item, dict | list) for item in detail):

@@ -2,7 +2,12 @@ from rest_framework.permissions import DjangoModelPermissions
 
 
 class ModelPermissions(DjangoModelPermissions):
-    """Django model permissions, with `view` required for reads (DRF's default lets any user read)."""
+    """Django model permissions, with `view` required for reads (DRF's default lets any user read).
+
+    A view may name the permissions of an extra action in `action_permissions`
+    ({"cancel": ["orders.change_salesorder"]}); other requests use the permission for the HTTP method.
+    A method the view does not support only needs an authenticated user, so it answers 405, not 403.
+    """
 
     perms_map = {
         **DjangoModelPermissions.perms_map,
@@ -10,3 +15,16 @@ class ModelPermissions(DjangoModelPermissions):
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
     }
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        method = request.method.lower()
+        if method not in view.http_method_names or not hasattr(view, method):
+            return True
+        action_permissions = getattr(view, "action_permissions", {})
+        action = getattr(view, "action", None)
+        if action in action_permissions:
+            return user.has_perms(action_permissions[action])
+        return super().has_permission(request, view)
