@@ -1,10 +1,11 @@
 from datetime import date, timedelta
 
-from django.db.models import F, QuerySet, Sum, TextChoices, Window
+from django.db.models import F, QuerySet, Sum, Window
 from django.db.models.expressions import RowRange
 from django.utils import timezone
 
 from inventory.models import Product
+from inventory.selectors import Availability, availability_for  # noqa: F401  (re-exported)
 
 from .models import Backorder, BackorderPolicy
 from .policies import FillStrategy
@@ -44,25 +45,6 @@ def backorder_fill_candidates(*, product_id: int, strategy: FillStrategy, units:
         )
     )
     return list(queue.order_by(*strategy.queue_order()))
-
-
-class Availability(TextChoices):
-    IN_STOCK = "in_stock", "In stock"
-    LOW_STOCK = "low_stock", "Low stock"
-    BACKORDER = "backorder", "Backorder"
-    OUT_OF_STOCK = "out_of_stock", "Out of stock"
-
-
-def availability_for(*, product: Product, available: int) -> str:
-    """What a storefront shows: in_stock, low_stock (0 < available <= max(reorder point, safety stock)),
-    backorder (orderable, will wait), out_of_stock (not orderable: backorders denied or discontinued)."""
-    if available > 0:
-        return (
-            Availability.LOW_STOCK
-            if available <= max(product.reorder_point, product.safety_stock)
-            else Availability.IN_STOCK
-        )
-    return Availability.BACKORDER if product.is_backorderable else Availability.OUT_OF_STOCK
 
 
 def lead_time_eta(*, product: Product, as_of: date | None = None, handling_days: int | None = None) -> date | None:

@@ -60,6 +60,10 @@ class InsufficientStock(Conflict):
         )
 
 
+class NegativeStock(Conflict):
+    code = "negative_stock"
+
+
 class StockAllocated(Conflict):
     code = "stock_allocated"
 

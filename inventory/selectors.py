@@ -1,6 +1,6 @@
 from collections.abc import Iterable
 
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet, Sum, TextChoices
 
 from .models import Product, StockLevel
 
@@ -72,3 +72,22 @@ def products_with_stock(qs: QuerySet[Product] | None = None) -> QuerySet[Product
         total_on_hand=Coalesce(Sum("stock_levels__on_hand", filter=active), 0),
         total_allocated=Coalesce(Sum("stock_levels__allocated", filter=active), 0),
     ).annotate(total_available=F("total_on_hand") - F("total_allocated"))
+
+
+class Availability(TextChoices):
+    IN_STOCK = "in_stock", "In stock"
+    LOW_STOCK = "low_stock", "Low stock"
+    BACKORDER = "backorder", "Backorder"
+    OUT_OF_STOCK = "out_of_stock", "Out of stock"
+
+
+def availability_for(*, product: Product, available: int) -> str:
+    """What a storefront shows: in_stock, low_stock (0 < available <= max(reorder point, safety stock)),
+    backorder (orderable, will wait), out_of_stock (not orderable: backorders denied or discontinued)."""
+    if available > 0:
+        return (
+            Availability.LOW_STOCK
+            if available <= max(product.reorder_point, product.safety_stock)
+            else Availability.IN_STOCK
+        )
+    return Availability.BACKORDER if product.is_backorderable else Availability.OUT_OF_STOCK

@@ -5,7 +5,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 
-from .exceptions import InvalidInput, StockAllocated
+from .exceptions import InvalidInput, NegativeStock, StockAllocated
 from .models import Product, StockLevel, StockMovement, Warehouse
 from .selectors import products_lock
 
@@ -35,6 +35,14 @@ def stock_adjust(
     level_id = stock_level_get_or_create(product=product, warehouse=warehouse).pk
     products_lock(product_ids=[product.pk])
     level = StockLevel.objects.select_for_update(of=("self",)).get(pk=level_id)
+    if level.on_hand + delta < 0:
+        raise NegativeStock(
+            f"Cannot change {product.sku} at {warehouse.code} by {delta:+d}: only {level.on_hand} on hand, "
+            "and on hand cannot go below 0. Check the count and adjust by at most what is there.",
+            sku=product.sku,
+            warehouse=warehouse.code,
+            on_hand=level.on_hand,
+        )
     if level.on_hand + delta < level.allocated:
         raise StockAllocated(
             sku=product.sku, warehouse=warehouse.code, on_hand=level.on_hand, allocated=level.allocated, delta=delta

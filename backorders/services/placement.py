@@ -187,6 +187,11 @@ def order_place(
     savepoint and redone from a locked read. Queries do not grow with the number of warehouses.
     """
     products = _validate(lines)
+    placed_at = placed_at or timezone.now()
+    if ship_by is not None and ship_by < timezone.localdate(placed_at):
+        raise InvalidInput(
+            "The promised ship-by date is before the order date.", fields={"ship_by": ["Must not be in the past."]}
+        )
     product_ids = [p.pk for p in products.values()]
     plans = _plan(lines, products, stock_levels_for(product_ids=product_ids))
     try:
@@ -194,7 +199,7 @@ def order_place(
             order = SalesOrder.objects.create(
                 number=number or new_order_number(),
                 customer=_customer_upsert(customer),
-                placed_at=placed_at or timezone.now(),
+                placed_at=placed_at,
                 status=_order_status(plans),
                 ship_complete=ship_complete,
                 ship_by=ship_by,

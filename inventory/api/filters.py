@@ -2,14 +2,14 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Greatest
 from django_filters import rest_framework as filters
 
-from backorders.selectors import Availability
 from inventory.models import Product, Warehouse
+from inventory.selectors import Availability
 
 
 def availability_q(availability: str) -> Q:
     """The storefront availability states as SQL over `products_with_stock` annotations.
 
-    Mirrors backorders.selectors.availability_for (tests check they agree on every state).
+    Mirrors inventory.selectors.availability_for (tests check they agree on every state).
     """
     low_stock_threshold = Greatest(F("reorder_point"), F("safety_stock"))
     orderable = Q(backorders_allowed=True, discontinued=False)

@@ -5,9 +5,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from backorders.selectors import Availability, availability_for, product_next_eta
+from backorders.selectors import product_next_eta
 from config.api.fields import MAX_INTEGER, MAX_SMALL_INTEGER, URL_SAFE_IDENTIFIER, StrictModelSerializer
 from inventory.models import Product, Warehouse
+from inventory.selectors import Availability, availability_for
 
 
 class WarehouseSerializer(StrictModelSerializer):

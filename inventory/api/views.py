@@ -2,6 +2,7 @@ from django.db.models import F, QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 
+from backorders.services.catalog import product_update
 from config.api.fields import save_unique
 from config.api.schema import error_responses
 from config.api.views import NamedNotFoundMixin
@@ -105,5 +106,5 @@ class ProductViewSet(
         self._reload(serializer)
 
     def perform_update(self, serializer: ProductSerializer) -> None:
-        serializer.save()
+        product_update(product=serializer.instance, changes=serializer.validated_data)
         self._reload(serializer)

@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 from backorders.models import Backorder
 from backorders.services import LineRequest, order_allocate_waiting, order_cancel, stock_adjust_and_fill
 from backorders.services.cancellation import order_line_units
-from inventory.exceptions import InvalidInput, StockAllocated
+from inventory.exceptions import InvalidInput, NegativeStock, StockAllocated
 from inventory.models import StockLevel, StockMovement
 from orders.exceptions import CannotCancel, NothingToShip, ShipCompleteHeld
 from orders.models import Allocation, SalesOrder
@@ -168,3 +168,27 @@ def test_check_inventory_invariants_names_each_violation_and_exits_1(capsys):
 
     assert excinfo.value.returncode == 1
     assert "BAD @ MAIN: on_hand 7 != ledger sum 5" in capsys.readouterr().err
+
+
+def test_stock_cannot_go_below_zero_even_with_nothing_allocated():
+    product = ProductFactory(sku="BIN")
+    warehouse = WarehouseFactory(code="MAIN")
+    stock(product, warehouse, 2)
+
+    with pytest.raises(NegativeStock) as excinfo:
+        stock_adjust_and_fill(product=product, warehouse=warehouse, delta=-3, reason="Recount")
+
+    assert excinfo.value.as_dict()["code"] == "negative_stock"
+    assert StockLevel.objects.get(product=product).on_hand == 2
+
+
+def test_ship_by_before_the_order_date_is_refused():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ProductFactory(sku="DATE")
+    with pytest.raises(InvalidInput) as excinfo:
+        place(("DATE", 1), ship_by=timezone.localdate() - timedelta(days=1))
+    assert "ship_by" in excinfo.value.fields
+    assert SalesOrder.objects.count() == 0

@@ -274,3 +274,16 @@ def test_recompute_is_idempotent():
     place(("TEA", 1))
     product_ids = [Backorder.objects.get().product_id]
     assert etas_recompute(product_ids=product_ids) == 0
+
+
+def test_changing_a_products_lead_time_or_discontinuing_it_repegs_waiting_lines():
+    from backorders.services.catalog import product_update
+
+    product = ProductFactory(sku="TEA", lead_time_days=14)
+    order = place(("TEA", 1))
+
+    product_update(product=product, changes={"lead_time_days": 3})
+    assert etas(order) == [(day(4), "lead_time")]
+
+    product_update(product=product, changes={"discontinued": True})
+    assert etas(order) == [(None, "")]
