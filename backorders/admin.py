@@ -1,0 +1,891 @@
+"""The backorder workflows in the admin, and the backorder queue itself.
+
+This app sits above inventory and orders (STYLE.md layering), so the admin parts that call its
+workflows live here, by subclassing the inventory and orders admins and registering them again:
+- products: availability badge, waiting units, next ETA, the "Adjust stock" form (stock_adjust_and_fill);
+- purchase orders: "Receive everything outstanding" (with a fill preview) and "Cancel";
+- orders: "Allocate stock" and "Cancel", and the backorder columns of the lines;
+- backorders: the waiting lines in queue order, "Pin priority", "Set or clear the ETA", the ETA history;
+- the backorder policy.
+Admin classes only collect input and report: every change goes through a service.
+"""
+
+from collections.abc import Sequence
+from datetime import date
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import AdminForm
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Greatest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+import inventory.admin as inventory_admin
+import orders.admin as orders_admin
+from inventory.admin import (
+    ActionsOnlyAdminMixin,
+    ValueListFilter,
+    admin_link,
+    badge,
+    count_noun,
+    intermediate_context,
+    redirect_to_next,
+)
+from inventory.exceptions import DomainError
+from inventory.forms import StockAdjustmentForm, add_domain_error
+from inventory.models import Product, PurchaseOrder, StockLevel
+from orders.exceptions import CannotCancel
+from orders.models import OrderLine, SalesOrder
+from orders.selectors import order_with_lines
+
+from .forms import CancelOrdersForm, PinPriorityForm, SetEtaForm
+from .models import Backorder, BackorderPolicy, EtaChange
+from .pegging import open_supply, peg
+from .policies import fill_strategy
+from .selectors import Availability, availability_for, backorder_fill_queue, lead_time_eta, product_next_eta
+from .services import LineRequest, order_allocate_waiting, order_cancel, stock_adjust_and_fill
+from .services.allocation import FillResult
+from .services.catalog import product_update
+from .services.eta import backorder_set_eta
+from .services.policy import EDITABLE_FIELDS, REPEG_FIELDS, policy_update
+from .services.priority import backorder_set_priority
+from .services.purchasing import purchase_order_cancel, purchase_order_receive
+
+AVAILABILITY_COLORS = {
+    Availability.IN_STOCK: "#2e7d32",
+    Availability.LOW_STOCK: "#b7791f",
+    Availability.BACKORDER: "#6b46c1",
+    Availability.OUT_OF_STOCK: "#c62828",
+}
+
+
+# Product fields whose change moves the ETAs of the product's waiting lines.
+ETA_FIELDS = frozenset({"lead_time_days", "supplier", "discontinued", "backorders_allowed"})
+
+
+def fill_summary(fill: FillResult, noun: str = "waiting line") -> str:
+    """'3 waiting lines filled, 1 partly' — what a fill did for the queue."""
+    if fill.lines_filled and fill.lines_partly_filled:
+        return f"{count_noun(fill.lines_filled, noun)} filled, {fill.lines_partly_filled} partly"
+    if fill.lines_filled:
+        return f"{count_noun(fill.lines_filled, noun)} filled"
+    if fill.lines_partly_filled:
+        return f"{count_noun(fill.lines_partly_filled, noun)} partly filled"
+    return f"no {noun}s filled"
+
+
+def confirmed(request: HttpRequest) -> bool:
+    """The intermediate page of an action was submitted (Django's delete_selected convention)."""
+    return request.POST.get("post") == "yes"
+
+
+# Products
+
+
+class AvailabilityFilter(admin.SimpleListFilter):
+    """Filter products by what a storefront shows: the SQL form of selectors.availability_for over the
+    products_with_stock annotation (tests/backorders/test_admin.py checks they agree)."""
+
+    title = "availability"
+    parameter_name = "availability"
+
+    def lookups(self, request, model_admin):
+        return Availability.choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value not in Availability.values:
+            return queryset
+        queryset = queryset.annotate(stock_threshold=Greatest(F("reorder_point"), F("safety_stock")))
+        orderable = Q(backorders_allowed=True, discontinued=False)
+        if value == Availability.IN_STOCK:
+            return queryset.filter(total_available__gt=0).filter(total_available__gt=F("stock_threshold"))
+        if value == Availability.LOW_STOCK:
+            return queryset.filter(total_available__gt=0, total_available__lte=F("stock_threshold"))
+        if value == Availability.BACKORDER:
+            return queryset.filter(orderable).filter(total_available__lte=0)
+        return queryset.filter(~orderable).filter(total_available__lte=0)
+
+
+def products_next_eta(products: Sequence[Product], *, as_of: date | None = None) -> dict[int, date | None]:
+    """selectors.product_next_eta for a page of products: a constant number of queries for any page.
+
+    Same pegging as the selector (a new unit at the end of the queue against the open purchase order
+    lines, else lead time). Needs the ProductAdmin annotations (total_available, waiting_units) and the
+    supplier loaded. Products in stock or not orderable have no next ETA and are left out.
+    """
+    candidates = [p for p in products if p.total_available <= 0 and p.is_backorderable]
+    if not candidates:
+        return {}
+    today = as_of or timezone.localdate()
+    handling = BackorderPolicy.current().handling_days
+    supply = open_supply(product_ids=[p.pk for p in candidates], as_of=today)
+    etas = {}
+    for product in candidates:
+        waiting = product.waiting_units or 0
+        pegs = peg(
+            [waiting, 1] if waiting else [1],
+            supply.get(product.pk, []),
+            lead_eta=lead_time_eta(product=product, as_of=today, handling_days=handling),
+            handling_days=handling,
+            restockable=not product.discontinued,
+        )
+        etas[product.pk] = pegs[-1].eta
+    return etas
+
+
+class ProductChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        etas = products_next_eta(self.result_list)
+        for product in self.result_list:
+            product.next_eta_for_list = etas.get(product.pk)
+
+
+class ProductAdmin(inventory_admin.ProductAdmin):
+    list_display = [
+        "sku",
+        "name",
+        "availability_badge",
+        "on_hand",
+        "allocated",
+        "available",
+        "waiting",
+        "next_eta",
+        "lead_time",
+        "adjust_stock_link",
+    ]
+    list_filter = [AvailabilityFilter, "discontinued", "backorders_allowed", "supplier"]
+    stock_fields = [
+        "availability_badge",
+        "next_eta_exact",
+        "on_hand",
+        "allocated",
+        "available",
+        "waiting",
+        "stock_ledger",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
+        waiting = (
+            Backorder.objects.filter(product=OuterRef("pk"), status=Backorder.Status.WAITING)
+            .order_by()
+            .values("product")
+            .annotate(units=Sum("quantity"))
+            .values("units")
+        )
+        return super().get_queryset(request).annotate(waiting_units=Subquery(waiting[:1]))
+
+    def get_changelist(self, request, **kwargs):
+        return ProductChangeList
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if not request.user.has_perm("inventory.add_stockmovement"):
+            columns.remove("adjust_stock_link")
+        return columns
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        if object_id is not None and request.user.has_perm("inventory.add_stockmovement"):
+            extra_context["adjust_stock_url"] = (
+                f"{reverse('admin:inventory_stocklevel_adjust')}?product={object_id}"
+                f"&next={reverse('admin:inventory_product_change', args=[object_id])}"
+            )
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Through the service: lead time, supplier or restockability re-peg the waiting lines' ETAs.
+        product_update(product=obj, changes={name: getattr(obj, name) for name in form.changed_data})
+
+    @admin.display(description="availability")
+    def availability_badge(self, product: Product) -> str:
+        if product.pk is None:
+            return "-"
+        availability = Availability(availability_for(product=product, available=product.total_available))
+        label = availability.label + (" · discontinued" if product.discontinued else "")
+        return badge(label, AVAILABILITY_COLORS[availability])
+
+    @admin.display(description="waiting", ordering="waiting_units")
+    def waiting(self, product: Product) -> str | int:
+        if not getattr(product, "waiting_units", None):
+            return 0
+        url = reverse("admin:backorders_backorder_changelist")
+        return format_html('<a href="{}?product__id__exact={}">{}</a>', url, product.pk, product.waiting_units)
+
+    @admin.display(description="next ETA")
+    def next_eta(self, product: Product) -> date | None:
+        return getattr(product, "next_eta_for_list", None)
+
+    @admin.display(description="next ETA (for one more unit ordered now)")
+    def next_eta_exact(self, product: Product) -> date | str:
+        if product.pk is None:
+            return "-"
+        eta = product_next_eta(product=product, available=product.total_available)
+        if eta is not None:
+            return eta
+        if product.total_available > 0:
+            return "In stock: ships now."
+        return "None: not orderable, or no restock date is known."
+
+    @admin.display(description="")
+    def adjust_stock_link(self, product: Product) -> str:
+        url = reverse("admin:inventory_stocklevel_adjust")
+        return format_html('<a href="{}?product={}">Adjust stock</a>', url, product.pk)
+
+
+class StockLevelAdmin(inventory_admin.StockLevelAdmin):
+    """Stock per warehouse, read-only, plus the stock adjustment form (the only admin write of on_hand)."""
+
+    adjust_template = "admin/inventory/stocklevel/adjust_stock.html"
+
+    def get_urls(self):
+        return [
+            path("adjust/", self.admin_site.admin_view(self.adjust_stock_view), name="inventory_stocklevel_adjust"),
+            *super().get_urls(),
+        ]
+
+    def adjust_stock_view(self, request: HttpRequest) -> HttpResponse:
+        """Change on_hand by a signed delta with a reason: one ledger row, then the queue fills."""
+        if not request.user.has_perm("inventory.add_stockmovement"):
+            raise PermissionDenied
+        form = StockAdjustmentForm(
+            request.POST if request.method == "POST" else None,
+            initial={key: request.GET[key] for key in ("product", "warehouse") if request.GET.get(key)},
+        )
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                movement, fill = stock_adjust_and_fill(
+                    product=data["product"],
+                    warehouse=data["warehouse"],
+                    delta=data["delta"],
+                    reason=data["reason"],
+                    acting_user=request.user,
+                    source="admin",
+                )
+            except DomainError as exc:
+                add_domain_error(form, exc)
+            else:
+                on_hand = StockLevel.objects.values_list("on_hand", flat=True).get(pk=movement.stock_level_id)
+                message = f"{data['delta']:+d} {data['product'].sku} at {data['warehouse'].code}: on hand {on_hand}"
+                if data["delta"] > 0:
+                    message += f"; {fill_summary(fill)}"
+                self.message_user(request, message + ".", messages.SUCCESS)
+                return redirect_to_next(request) or HttpResponseRedirect(
+                    reverse("admin:inventory_product_change", args=[data["product"].pk])
+                )
+        product_id = form.data.get("product") if form.is_bound else form.initial.get("product")
+        levels = (
+            StockLevel.objects.filter(product_id=product_id).select_related("product", "warehouse")
+            if product_id and str(product_id).isdigit()
+            else StockLevel.objects.none()
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Adjust stock",
+            "opts": self.model._meta,
+            "adminform": AdminForm(form, [(None, {"fields": list(form.fields)})], {}),
+            "form": form,
+            "levels": levels,
+            "next": request.POST.get("next") or request.GET.get("next", ""),
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, self.adjust_template, context)
+
+
+class PurchaseOrderAdmin(inventory_admin.PurchaseOrderAdmin):
+    actions = ["receive_outstanding", "cancel_purchase_orders"]
+
+    @admin.action(description="Receive everything outstanding", permissions=["change"])
+    def receive_outstanding(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]):
+        """Preview the receipt (a dry run: who gets served), then receive and fill the queues."""
+        purchase_orders = list(queryset.select_related("warehouse").order_by("expected_date", "pk"))
+        if confirmed(request):
+            received: list[str] = []
+            for po in purchase_orders:
+                try:
+                    result = purchase_order_receive(purchase_order=po, acting_user=request.user)
+                except DomainError as exc:
+                    self.message_user(request, f"{po.number}: {exc.detail}", messages.WARNING)
+                else:
+                    received.append(result.summary())
+            for summary in received:
+                self.message_user(request, summary + ".", messages.SUCCESS)
+            return redirect_to_next(request)
+        items = []
+        for po in purchase_orders:
+            skus = dict(po.lines.values_list("product_id", "product__sku"))
+            try:
+                preview = purchase_order_receive(purchase_order=po, acting_user=request.user, dry_run=True)
+            except DomainError as exc:
+                items.append({"title": po.number, "note": exc.detail, "lines": []})
+                continue
+            lines = [f"Receive {units} × {sku} into {po.warehouse.code}" for sku, units in preview.received.items()]
+            lines += [
+                f"Fills {entry.order_number} ({entry.customer_email}): {entry.units} × {skus.get(entry.product_id)}"
+                + (f", {entry.still_waiting} still waiting" if entry.still_waiting else "")
+                for entry in preview.fill.entries
+            ]
+            items.append({"title": po.number, "note": preview.summary().removeprefix(f"{po.number}: "), "lines": lines})
+        context = intermediate_context(
+            self,
+            request,
+            title="Receive purchase orders",
+            intro=(
+                "Stock goes on hand through the ledger and the waiting lines are filled in queue order. "
+                "Each preview below is exact for now, for its purchase order alone."
+            ),
+            items=items,
+            action_name="receive_outstanding",
+            selected=[po.pk for po in purchase_orders],
+            confirm_label="Receive",
+            can_confirm=bool(purchase_orders),
+        )
+        return TemplateResponse(request, "admin/action_intermediate.html", context)
+
+    @admin.action(description="Cancel what is outstanding", permissions=["change"])
+    def cancel_purchase_orders(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]):
+        purchase_orders = list(queryset.order_by("expected_date", "pk"))
+        if confirmed(request):
+            cancelled: list[str] = []
+            for po in purchase_orders:
+                try:
+                    purchase_order_cancel(purchase_order=po, acting_user=request.user)
+                except DomainError as exc:
+                    self.message_user(request, f"{po.number}: {exc.detail}", messages.WARNING)
+                else:
+                    cancelled.append(po.number)
+            if cancelled:
+                self.message_user(
+                    request,
+                    f"{count_noun(len(cancelled), 'purchase order')} cancelled "
+                    f"({orders_admin.numbers_list(cancelled)}); the ETAs of their waiting lines were re-pegged.",
+                    messages.SUCCESS,
+                )
+            return redirect_to_next(request)
+        context = intermediate_context(
+            self,
+            request,
+            title="Cancel purchase orders",
+            intro="What is still outstanding is cancelled; received units stay received. Waiting lines re-peg.",
+            items=[{"title": po.number, "note": po.get_status_display()} for po in purchase_orders],
+            action_name="cancel_purchase_orders",
+            selected=[po.pk for po in purchase_orders],
+            confirm_label="Yes, cancel",
+            can_confirm=bool(purchase_orders),
+        )
+        return TemplateResponse(request, "admin/action_intermediate.html", context)
+
+
+# Orders
+
+
+class OrderLineInline(orders_admin.OrderLineInline):
+    fields = [*orders_admin.OrderLineInline.fields, "backorder_status", "eta", "priority"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("backorder")
+
+    @staticmethod
+    def _backorder(line: OrderLine) -> Backorder | None:
+        try:
+            return line.backorder
+        except Backorder.DoesNotExist:
+            return None
+
+    @admin.display(description="backorder")
+    def backorder_status(self, line: OrderLine) -> str:
+        backorder = self._backorder(line)
+        if backorder is None:
+            return "-"
+        if backorder.status == Backorder.Status.WAITING:
+            text = f"Waiting: {backorder.quantity} of {backorder.original_quantity}"
+        else:
+            text = f"{backorder.get_status_display()} ({backorder.original_quantity} backordered)"
+        return admin_link(backorder, text)
+
+    @admin.display(description="ETA")
+    def eta(self, line: OrderLine) -> str:
+        backorder = self._backorder(line)
+        if backorder is None or backorder.status != Backorder.Status.WAITING:
+            return "-"
+        if backorder.eta is None:
+            return "not known"
+        return f"{backorder.eta:%Y-%m-%d} ({backorder.get_eta_source_display() or 'no source'})"
+
+    @admin.display(description="pinned priority")
+    def priority(self, line: OrderLine) -> str | int:
+        backorder = self._backorder(line)
+        return backorder.priority if backorder is not None else "-"
+
+
+class SalesOrderAdmin(orders_admin.SalesOrderAdmin):
+    actions = ["allocate_stock", "ship_allocated", "cancel_orders"]
+    inlines = [OrderLineInline, orders_admin.ShipmentInline]
+    fulfilment_fields = [*orders_admin.SalesOrderAdmin.fulfilment_fields, "backorders_link"]
+    cancel_template = "admin/orders/salesorder/cancel_confirmation.html"
+
+    @admin.display(description="backorders")
+    def backorders_link(self, order: SalesOrder) -> str:
+        if order.pk is None:
+            return "-"
+        url = reverse("admin:backorders_backorder_changelist")
+        return format_html('<a href="{}?order={}&amp;status=all">Backorders of {}</a>', url, order.number, order.number)
+
+    @admin.action(description="Allocate stock", permissions=["change"])
+    def allocate_stock(self, request: HttpRequest, queryset: QuerySet[SalesOrder]):
+        """Allocate available stock to each order's waiting lines (oldest order first)."""
+        orders = list(queryset.order_by("placed_at", "pk"))
+        total = FillResult()
+        nothing_waiting: list[str] = []
+        no_stock: list[str] = []
+        for order in orders:
+            try:
+                result = order_allocate_waiting(order=order, acting_user=request.user)
+            except DomainError as exc:
+                self.message_user(request, f"{order.number}: {exc.detail}", messages.ERROR)
+                continue
+            total.merge(result)
+            if not result.units:
+                (no_stock if order.units_backordered else nothing_waiting).append(order.number)
+        parts = [f"{count_noun(len(orders), 'order')}: {count_noun(total.units, 'unit')} allocated"]
+        if total.units:
+            parts[0] += f" ({fill_summary(total, noun='line')})"
+        if nothing_waiting:
+            parts.append(f"{count_noun(len(nothing_waiting), 'order')} had nothing waiting")
+        if no_stock:
+            verb = "waits" if len(no_stock) == 1 else "wait"
+            parts.append(
+                f"{count_noun(len(no_stock), 'order')} still {verb} for stock ({orders_admin.numbers_list(no_stock)})"
+            )
+        self.message_user(request, "; ".join(parts) + ".", messages.SUCCESS if total.units else messages.WARNING)
+        return redirect_to_next(request)
+
+    @admin.action(description="Cancel", permissions=["change"])
+    def cancel_orders(self, request: HttpRequest, queryset: QuerySet[SalesOrder]):
+        """Confirm on an intermediate page listing what will be cancelled, then cancel through order_cancel."""
+        form = CancelOrdersForm(request.POST if confirmed(request) else None)
+        orders = list(order_with_lines(queryset.order_by("placed_at", "pk")))
+        if confirmed(request) and form.is_valid():
+            self._cancel(request, orders, waiting_only=form.cleaned_data["scope"] == CancelOrdersForm.WAITING)
+            return redirect_to_next(request)
+        rows = []
+        for order in orders:
+            lines = [line for line in order.lines.all() if line.outstanding]
+            rows.append({"order": order, "lines": lines, "units": sum(line.outstanding for line in lines)})
+        context = intermediate_context(
+            self,
+            request,
+            title="Cancel orders",
+            rows=rows,
+            cancellable=[row for row in rows if row["units"]],
+            nothing=[row for row in rows if not row["units"]],
+            form=form,
+            action_name="cancel_orders",
+            selected=[order.pk for order in orders],
+        )
+        return TemplateResponse(request, self.cancel_template, context)
+
+    def _cancel(self, request: HttpRequest, orders: list[SalesOrder], *, waiting_only: bool) -> None:
+        cancelled: list[str] = []
+        nothing: list[str] = []
+        units = released = closed = 0
+        refill = FillResult()
+        for order in orders:
+            lines = None
+            if waiting_only:
+                # The waiting units as read now (order_cancel takes waiting units before allocated ones).
+                lines = [
+                    LineRequest(sku=line.product.sku, quantity=line.backordered)
+                    for line in order.lines.all()
+                    if line.backordered
+                ]
+                if not lines:
+                    nothing.append(order.number)
+                    continue
+            try:
+                result = order_cancel(order=order, lines=lines, acting_user=request.user)
+            except CannotCancel as exc:
+                if lines is None and not exc.fields:
+                    nothing.append(order.number)
+                else:
+                    self.message_user(request, f"{order.number}: {exc.detail}", messages.ERROR)
+                continue
+            except DomainError as exc:
+                self.message_user(request, f"{order.number}: {exc.detail}", messages.ERROR)
+                continue
+            cancelled.append(order.number)
+            units += result.units_cancelled
+            released += result.units_released
+            closed += result.backorders_closed
+            refill.merge(result.refill)
+        if cancelled:
+            what = "backordered units cancelled" if waiting_only else "cancelled"
+            message = (
+                f"{count_noun(len(cancelled), 'order')} {what}: {count_noun(units, 'unit')} "
+                f"({released} released from allocations, {count_noun(closed, 'backorder')} closed)"
+            )
+            if refill.units:
+                message += f"; the released stock went to other orders: {fill_summary(refill)}"
+            self.message_user(request, message + ".", messages.SUCCESS)
+        if nothing:
+            left = "nothing waiting" if waiting_only else "nothing left to cancel"
+            self.message_user(
+                request,
+                f"{count_noun(len(nothing), 'order')} had {left} ({orders_admin.numbers_list(nothing)}).",
+                messages.WARNING,
+            )
+
+
+# Backorders
+
+
+class BackorderStatusFilter(admin.SimpleListFilter):
+    """Status, showing the waiting lines (the queue) unless asked otherwise."""
+
+    title = "status"
+    parameter_name = "status"
+    ALL = "all"
+
+    def lookups(self, request, model_admin):
+        return [*Backorder.Status.choices, (self.ALL, "All")]
+
+    def current(self) -> str:
+        return self.value() or Backorder.Status.WAITING
+
+    def queryset(self, request, queryset):
+        value = self.current()
+        return queryset if value == self.ALL else queryset.filter(status=value)
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.current() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+
+class BackorderOrderFilter(ValueListFilter):
+    title = "order"
+    parameter_name = "order"
+    lookup = "line__order__number"
+
+
+def source_label(source: str) -> str:
+    return Backorder.EtaSource(source).label if source in Backorder.EtaSource.values else (source or "-")
+
+
+class EtaChangeInline(admin.TabularInline):
+    model = EtaChange
+    fields = ["created_at", "old_eta", "new_eta", "source", "reason", "user"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "ETA history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="new source")
+    def source(self, change: EtaChange) -> str:
+        return source_label(change.new_source)
+
+
+@admin.register(Backorder)
+class BackorderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "product_sku",
+        "order_number",
+        "customer_email",
+        "customer_tier",
+        "quantity",
+        "original_quantity",
+        "status",
+        "priority",
+        "eta_date",
+        "eta_source_label",
+        "age_days",
+    ]
+    list_filter = [
+        BackorderStatusFilter,
+        BackorderOrderFilter,
+        ("product", admin.RelatedOnlyFieldListFilter),
+        "eta_source",
+        "line__order__customer__tier",
+        "line__order__ship_complete",
+    ]
+    search_fields = ["product__sku", "product__name", "line__order__number", "line__order__customer__email"]
+    list_select_related = ["product", "line__order__customer"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = ["pin_priority", "set_eta"]
+    fields = [
+        "product_link",
+        "order_link",
+        "customer_email",
+        "customer_tier",
+        "quantity",
+        "original_quantity",
+        "status",
+        "priority",
+        "queue_position",
+        "placed_at",
+        "age_days",
+        "eta_date",
+        "eta_source_label",
+        "created_at",
+        "closed_at",
+    ]
+    readonly_fields = fields
+    inlines = [EtaChangeInline]
+    object_actions_query = "?status=all"  # the default list shows waiting lines only
+
+    def get_ordering(self, request):
+        """Per product, the queue order of the policy's fill strategy (pinned priority first)."""
+        return ["product__sku", *fill_strategy().queue_order()]
+
+    def has_change_eta_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("backorders.change_backorder_eta")
+
+    @admin.display(description="SKU", ordering="product__sku")
+    def product_sku(self, backorder: Backorder) -> str:
+        return admin_link(backorder.product, backorder.product.sku)
+
+    @admin.display(description="product")
+    def product_link(self, backorder: Backorder) -> str:
+        return admin_link(backorder.product)
+
+    @admin.display(description="order", ordering="line__order__number")
+    def order_number(self, backorder: Backorder) -> str:
+        return admin_link(backorder.line.order, backorder.line.order.number)
+
+    @admin.display(description="order")
+    def order_link(self, backorder: Backorder) -> str:
+        return self.order_number(backorder)
+
+    @admin.display(description="customer", ordering="line__order__customer__email")
+    def customer_email(self, backorder: Backorder) -> str:
+        return backorder.line.order.customer.email
+
+    @admin.display(description="tier", ordering="line__order__customer__tier")
+    def customer_tier(self, backorder: Backorder) -> str:
+        return backorder.line.order.customer.get_tier_display()
+
+    @admin.display(description="ETA", ordering="eta")
+    def eta_date(self, backorder: Backorder) -> date | None:
+        return backorder.eta
+
+    @admin.display(description="ETA source", ordering="eta_source")
+    def eta_source_label(self, backorder: Backorder) -> str:
+        return backorder.get_eta_source_display() or "-"
+
+    @admin.display(description="age (days)", ordering="-placed_at")
+    def age_days(self, backorder: Backorder) -> int:
+        end = backorder.closed_at or timezone.now()
+        return (end - backorder.placed_at).days
+
+    @admin.display(description="place in queue")
+    def queue_position(self, backorder: Backorder) -> str:
+        if backorder.status != Backorder.Status.WAITING:
+            return "-"
+        queue = list(
+            backorder_fill_queue(product_id=backorder.product_id, strategy=fill_strategy()).values_list(
+                "pk", "quantity"
+            )
+        )
+        ids = [pk for pk, _ in queue]
+        if backorder.pk not in ids:
+            return "-"
+        index = ids.index(backorder.pk)
+        ahead = sum(quantity for _, quantity in queue[:index])
+        return f"{index + 1} of {len(queue)} waiting lines; {count_noun(ahead, 'unit')} ahead of it"
+
+    def _selection_items(self, backorders: list[Backorder]) -> list[dict]:
+        return [
+            {
+                "title": f"{b.product.sku} on {b.line.order.number}",
+                "note": (
+                    f"{b.line.order.customer.email} ({b.line.order.customer.get_tier_display()}), "
+                    f"{b.quantity} {b.get_status_display().lower()}, priority {b.priority}, "
+                    f"ETA {b.eta or 'not known'}"
+                ),
+            }
+            for b in backorders
+        ]
+
+    @admin.action(description="Pin priority", permissions=["change"])
+    def pin_priority(self, request: HttpRequest, queryset: QuerySet[Backorder]):
+        """Ask for a priority on an intermediate page, then set it on the selected waiting lines."""
+        form = PinPriorityForm(request.POST if confirmed(request) else None)
+        if confirmed(request) and form.is_valid():
+            selected = queryset.count()
+            priority = form.cleaned_data["priority"]
+            try:
+                changed = backorder_set_priority(backorders=queryset, priority=priority, acting_user=request.user)
+            except DomainError as exc:
+                add_domain_error(form, exc)
+            else:
+                lines = count_noun(changed, "waiting line")
+                message = f"Unpinned {lines}" if priority == 0 else f"Pinned {lines} at priority {priority}"
+                skipped = selected - changed
+                if skipped:
+                    message += f"; {count_noun(skipped, 'selected line')} not waiting, left as is"
+                self.message_user(request, message + ".", messages.SUCCESS if changed else messages.WARNING)
+                return redirect_to_next(request)
+        backorders = list(queryset.select_related("product", "line__order__customer"))
+        context = intermediate_context(
+            self,
+            request,
+            title="Pin priority",
+            intro=(
+                "A pinned priority puts waiting lines ahead of the fill strategy in their product's queue: higher "
+                "is filled first when stock arrives. Only waiting lines change; their ETAs are re-pegged."
+            ),
+            items=self._selection_items(backorders),
+            adminform=AdminForm(form, [(None, {"fields": ["priority"]})], {}),
+            action_name="pin_priority",
+            selected=[b.pk for b in backorders],
+            confirm_label="Pin priority",
+            can_confirm=bool(backorders),
+        )
+        return TemplateResponse(request, "admin/action_intermediate.html", context)
+
+    @admin.action(description="Set or clear the ETA", permissions=["change_eta"])
+    def set_eta(self, request: HttpRequest, queryset: QuerySet[Backorder]):
+        """Customer service sets a manual ETA with a reason (it wins until cleared), or clears it."""
+        form = SetEtaForm(request.POST if confirmed(request) else None)
+        if confirmed(request) and form.is_valid():
+            data = form.cleaned_data
+            eta = None if data["clear"] else data["eta"]
+            try:
+                changed = backorder_set_eta(
+                    backorders=queryset, eta=eta, reason=data["reason"], acting_user=request.user
+                )
+            except DomainError as exc:
+                add_domain_error(form, exc)
+            else:
+                lines = count_noun(changed, "waiting line")
+                message = f"Manual ETA cleared on {lines}" if eta is None else f"ETA set to {eta} on {lines}"
+                self.message_user(request, message + ".", messages.SUCCESS if changed else messages.WARNING)
+                return redirect_to_next(request)
+        backorders = list(queryset.select_related("product", "line__order__customer"))
+        context = intermediate_context(
+            self,
+            request,
+            title="Set or clear the ETA",
+            intro=(
+                "A manual ETA wins over the computed one until it is cleared; every change is kept with who and "
+                "why. Only waiting lines change. The customer is told when the date moves enough to matter."
+            ),
+            items=self._selection_items(backorders),
+            adminform=AdminForm(form, [(None, {"fields": ["eta", "clear", "reason"]})], {}),
+            action_name="set_eta",
+            selected=[b.pk for b in backorders],
+            confirm_label="Save ETA",
+            can_confirm=bool(backorders),
+            media=self.media + form.media,
+        )
+        return TemplateResponse(request, "admin/action_intermediate.html", context)
+
+
+@admin.register(EtaChange)
+class EtaChangeAdmin(inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The ETA history, append-only: what notifications consume and auditors read."""
+
+    list_display = ["created_at", "sku", "order_number", "old_eta", "new_eta", "source", "reason", "user"]
+    list_filter = ["new_source", "created_at"]
+    search_fields = ["backorder__product__sku", "backorder__line__order__number", "reason"]
+    list_select_related = ["backorder__product", "backorder__line__order", "user"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = ["backorder", "old_eta", "new_eta", "old_source", "new_source", "reason", "user", "created_at"]
+    readonly_fields = fields
+
+    @admin.display(description="new source", ordering="new_source")
+    def source(self, change: EtaChange) -> str:
+        return source_label(change.new_source)
+
+    @admin.display(description="SKU", ordering="backorder__product__sku")
+    def sku(self, change: EtaChange) -> str:
+        return change.backorder.product.sku
+
+    @admin.display(description="order", ordering="backorder__line__order__number")
+    def order_number(self, change: EtaChange) -> str:
+        return admin_link(change.backorder, change.backorder.line.order.number)
+
+
+@admin.register(BackorderPolicy)
+class BackorderPolicyAdmin(admin.ModelAdmin):
+    """The one policy row. Managers (change permission) edit it; the changelist opens it directly."""
+
+    fieldsets = [
+        ("Filling the queue", {"fields": ["fill_strategy", "handling_days"]}),
+        ("Compliance", {"fields": ["compliance_profile", "rolling_backorder_days"]}),
+        (
+            "Customer notices",
+            {
+                "fields": [
+                    "eta_change_threshold_days",
+                    "eta_quiet_minutes",
+                    "cancellation_offer_days",
+                    "status_update_days",
+                    "status_link_days",
+                    "coupon_code",
+                ]
+            },
+        ),
+        ("Last change", {"fields": ["updated_at", "updated_by"]}),
+    ]
+    readonly_fields = ["updated_at", "updated_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        policy = BackorderPolicy.current()
+        return HttpResponseRedirect(reverse("admin:backorders_backorderpolicy_change", args=[policy.pk]))
+
+    def save_model(self, request, obj, form, change):
+        """Through policy_update: it records who changed it and re-pegs every waiting ETA when the fill
+        strategy or the handling days change, in the same transaction."""
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE_FIELDS}
+        if not changes:
+            return
+        try:
+            policy_update(changes=changes, acting_user=request.user)
+        except DomainError as exc:
+            self.message_user(request, exc.detail, messages.ERROR)
+            return
+        if REPEG_FIELDS & set(changes):
+            self.message_user(request, "The ETAs of every waiting line were re-pegged to the new policy.")
+
+
+# The inventory and orders admins, extended with the workflows above.
+for model, model_admin in (
+    (Product, ProductAdmin),
+    (StockLevel, StockLevelAdmin),
+    (PurchaseOrder, PurchaseOrderAdmin),
+    (SalesOrder, SalesOrderAdmin),
+):
+    admin.site.unregister(model)
+    admin.site.register(model, model_admin)
