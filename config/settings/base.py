@@ -159,3 +159,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Periodic jobs (django-celery-beat syncs these into its tables; edit times in the admin).
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = {
+    "scan-backorders-daily": {"task": "backorders.scan", "schedule": crontab(hour=6, minute=0)},
+    "recompute-etas-nightly": {"task": "backorders.recompute_etas", "schedule": crontab(hour=2, minute=30)},
+    "dispatch-notifications": {"task": "notifications.dispatch", "schedule": 60.0},
+}

@@ -1,0 +1,186 @@
+"""Outbox writes and delivery. Knows how to render, store and send a message — not when one is due
+(the backorders app decides that and calls notification_create inside its own transaction)."""
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from orders.models import Customer, OrderLine, SalesOrder
+
+from .models import Notification
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+def render(kind: str, context: Mapping[str, object]) -> tuple[str, str, str]:
+    """(subject, text, html) from templates/notifications/<kind>/{subject.txt, body.txt, body.html}."""
+    full = {
+        "shop_name": settings.SHOP_NAME,
+        "support_email": settings.SHOP_SUPPORT_EMAIL,
+        "kind": kind,
+        **context,
+    }
+    subject = " ".join(render_to_string(f"notifications/{kind}/subject.txt", full).split())
+    text = render_to_string(f"notifications/{kind}/body.txt", full).strip() + "\n"
+    html = render_to_string(f"notifications/{kind}/body.html", full)
+    return subject, text, html
+
+
+def notification_create(
+    *,
+    kind: str,
+    customer: Customer,
+    dedupe_key: str,
+    context: Mapping[str, object],
+    order: SalesOrder | None = None,
+    line: OrderLine | None = None,
+    scheduled_for: datetime | None = None,
+) -> Notification | None:
+    """Render and store a notification; None if one with this dedupe key already exists.
+
+    Call inside the transaction of the change that causes it: the row commits or rolls back with it,
+    and sending is enqueued only after commit (a broker outage leaves it pending for the dispatcher).
+    """
+    subject, text, html = render(kind, {"customer": customer, "order": order, "line": line, **context})
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                kind=kind,
+                customer=customer,
+                order=order,
+                line=line,
+                dedupe_key=dedupe_key,
+                to_email=customer.email,
+                subject=subject,
+                body_text=text,
+                body_html=html,
+                scheduled_for=scheduled_for or timezone.now(),
+            )
+    except IntegrityError:
+        if Notification.objects.filter(dedupe_key=dedupe_key).exists():
+            return None
+        raise
+    if notification.scheduled_for <= timezone.now():
+        transaction.on_commit(lambda: enqueue_send(notification.pk))
+    return notification
+
+
+def notification_rerender(
+    *, notification: Notification, context: Mapping[str, object], scheduled_for: datetime
+) -> None:
+    """Replace the content of a still-pending notification (e.g. an ETA that moved again in the quiet period)."""
+    subject, text, html = render(
+        notification.kind,
+        {"customer": notification.customer, "order": notification.order, "line": notification.line, **context},
+    )
+    Notification.objects.filter(pk=notification.pk, status=Notification.Status.PENDING).update(
+        subject=subject, body_text=text, body_html=html, scheduled_for=scheduled_for
+    )
+
+
+def notification_suppress(*, notification: Notification, reason: str) -> bool:
+    """Mark a pending notification as not to be sent (e.g. a corrected typo); True if it was pending."""
+    return bool(
+        Notification.objects.filter(pk=notification.pk, status=Notification.Status.PENDING).update(
+            status=Notification.Status.SUPPRESSED, last_error=reason
+        )
+    )
+
+
+def enqueue_send(notification_id: int) -> bool:
+    """Hand the send to Celery. If the broker is down, log and return False: the row stays pending and
+    `dispatch_notifications` (every minute under beat) sends it later."""
+    from .tasks import send_notification
+
+    try:
+        send_notification.delay(notification_id)
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        logger.warning("Broker unavailable, notification %s stays pending: %s", notification_id, exc)
+        return False
+    return True
+
+
+class DeliveryFailed(Exception):
+    """The SMTP server refused or could not be reached; the task retries with backoff."""
+
+
+def notification_send(*, notification_id: int, now: datetime | None = None) -> str:
+    """Send one notification at most once. Returns the resulting status ('sent', or why it was skipped).
+
+    The row stays locked while the message is handed to SMTP, so two workers never send it twice; a
+    row already sent, suppressed, failed or not yet due is left alone. An SMTP error counts an attempt,
+    keeps the error, and raises DeliveryFailed for the retry; after MAX_ATTEMPTS the row is `failed`.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        notification = Notification.objects.select_for_update(of=("self",)).filter(pk=notification_id).first()
+        if notification is None:
+            return "missing"
+        if notification.status != Notification.Status.PENDING:
+            return notification.status
+        if notification.scheduled_for > now:
+            return "not_due"
+        message = EmailMultiAlternatives(
+            subject=notification.subject,
+            body=notification.body_text,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[notification.to_email],
+            reply_to=[settings.SHOP_SUPPORT_EMAIL],
+            headers={"X-Notification-Id": str(notification.pk), "Auto-Submitted": "auto-generated"},
+        )
+        message.attach_alternative(notification.body_html, "text/html")
+        try:
+            message.send(fail_silently=False)
+        except Exception as exc:
+            attempts = notification.attempts + 1
+            failed = attempts >= MAX_ATTEMPTS
+            Notification.objects.filter(pk=notification.pk).update(
+                attempts=attempts,
+                last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                status=Notification.Status.FAILED if failed else Notification.Status.PENDING,
+            )
+            if failed:
+                return Notification.Status.FAILED
+            error = exc
+        else:
+            Notification.objects.filter(pk=notification.pk).update(
+                status=Notification.Status.SENT,
+                sent_at=timezone.now(),
+                attempts=notification.attempts + 1,
+                last_error="",
+            )
+            return Notification.Status.SENT
+    raise DeliveryFailed(str(error))
+
+
+def notifications_dispatch(*, limit: int = 500, now: datetime | None = None) -> int:
+    """Enqueue every pending, due notification (what a broker outage or a quiet period held back).
+
+    Returns how many were enqueued. Safe to run twice: sending skips rows already sent.
+    """
+    now = now or timezone.now()
+    ids = list(
+        Notification.objects.filter(status=Notification.Status.PENDING, scheduled_for__lte=now)
+        .order_by("scheduled_for", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(1 for pk in ids if enqueue_send(pk))
+
+
+@transaction.atomic
+def notification_resend(*, notification: Notification) -> bool:
+    """Put a failed notification back in the queue (attempts reset) and enqueue it; True if it was failed."""
+    updated = Notification.objects.filter(pk=notification.pk, status=Notification.Status.FAILED).update(
+        status=Notification.Status.PENDING, attempts=0, scheduled_for=timezone.now()
+    )
+    if updated:
+        transaction.on_commit(lambda: enqueue_send(notification.pk))
+    return bool(updated)

@@ -1,0 +1,26 @@
+from celery import shared_task
+
+from .services import DeliveryFailed, notification_send, notifications_dispatch
+
+
+@shared_task(
+    name="notifications.send",
+    autoretry_for=(DeliveryFailed,),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    retry_jitter=True,
+    max_retries=10,
+    soft_time_limit=60,
+    time_limit=90,
+    acks_late=True,
+    ignore_result=True,
+)
+def send_notification(notification_id: int) -> str:
+    """Deliver one outbox row (idempotent: the row is locked and skipped once sent)."""
+    return notification_send(notification_id=notification_id)
+
+
+@shared_task(name="notifications.dispatch", ignore_result=True, soft_time_limit=120, time_limit=180)
+def dispatch_notifications() -> int:
+    """Enqueue what is pending and due (the safety net behind on-commit enqueueing)."""
+    return notifications_dispatch()
