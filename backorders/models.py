@@ -114,6 +114,35 @@ class BackorderPolicy(models.Model):
     compliance_profile = models.CharField(
         max_length=8, choices=ComplianceProfile.choices, default=ComplianceProfile.US_FTC
     )
+    default_ship_days = models.PositiveSmallIntegerField(
+        default=30, help_text="us_ftc: ship within this many days when no time was stated at checkout."
+    )
+    credit_ship_days = models.PositiveSmallIntegerField(
+        default=50, help_text="us_ftc: the same when the customer applied to the seller for credit."
+    )
+    notice_lead_days = models.PositiveSmallIntegerField(
+        default=2, help_text="Send the delay notice at the latest this many days before the ship-by date."
+    )
+    consent_window_days = models.PositiveSmallIntegerField(
+        default=30, help_text="us_ftc: silence is consent only for a first notice with R <= T + this; else express."
+    )
+    refund_working_days = models.PositiveSmallIntegerField(default=7, help_text="us_ftc: refund due within.")
+    credit_refund_days = models.PositiveSmallIntegerField(
+        default=30, help_text="us_ftc: refund due within one billing cycle where the seller gave the credit."
+    )
+    holiday_country = models.CharField(
+        max_length=2, default="US", help_text="Public holidays (ISO country code) skipped when counting working days."
+    )
+    eu_delivery_days = models.PositiveSmallIntegerField(
+        default=30, help_text="eu_crd: deliver within this many days when no date was agreed."
+    )
+    eu_transit_days = models.PositiveSmallIntegerField(default=2, help_text="eu_crd: days from shipping to delivery.")
+    eu_additional_period_days = models.PositiveSmallIntegerField(
+        default=14, help_text="eu_crd: the additional period proposed in the delay notice."
+    )
+    eu_refund_days = models.PositiveSmallIntegerField(
+        default=14, help_text="eu_crd: refund due within (calendar days)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -137,3 +166,98 @@ class BackorderPolicy(models.Model):
             },
         )
         return policy
+
+
+class ComplianceClock(models.Model):
+    """The consumer-law clock of one order line that waits (COMPLIANCE.md). One row per line.
+
+    us_ftc: `ship_by` is T, `revised_date` is R from the latest notice. eu_crd: `ship_by` is the delivery
+    deadline and `revised_date` the end of the additional period.
+    """
+
+    class Consent(models.TextChoices):
+        NONE = "none", "None"
+        DEEMED = "deemed", "Deemed (silence)"
+        EXPRESS = "express", "Express"
+        DECLINED = "declined", "Declined"
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        SHIPPED = "shipped", "Shipped"
+        CANCELLED = "cancelled", "Cancelled"
+        EXEMPT = "exempt", "Exempt"
+
+    line = models.OneToOneField(OrderLine, on_delete=models.CASCADE, related_name="compliance")
+    profile = models.CharField(max_length=8)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    ship_by = models.DateField(help_text="T: ship (us_ftc) or deliver (eu_crd) by this date, inclusive.")
+    revised_date = models.DateField(
+        null=True, blank=True, help_text="R from the latest notice (or EU additional period end)."
+    )
+    notices_sent = models.PositiveSmallIntegerField(default=0)
+    last_notice_on = models.DateField(null=True, blank=True)
+    consent = models.CharField(max_length=10, choices=Consent.choices, default=Consent.NONE)
+    consent_deadline = models.DateField(
+        null=True, blank=True, help_text="Without express consent by this date (and no shipment) the line is cancelled."
+    )
+    indefinite_consent = models.BooleanField(default=False)
+    cancelled_on = models.DateField(null=True, blank=True)
+    refund_due_by = models.DateField(null=True, blank=True)
+    refund_units = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["ship_by", "id"]
+        indexes = [
+            models.Index(fields=["state", "ship_by"], name="clock_state_ship_by_idx"),
+            models.Index(fields=["state", "consent_deadline"], name="clock_state_deadline_idx"),
+            models.Index(fields=["refund_due_by"], name="clock_refund_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Clock for line {self.line_id}: T={self.ship_by} ({self.state})"
+
+
+class ComplianceEvent(models.Model):
+    """Append-only timeline per order line: every notice, consent, cancellation, shipment and refund due.
+
+    `dedupe_key` is unique so a re-run of the scan for the same day records nothing new. `on` is the
+    business date the decision was made for (the scan's --as-of), `created_at` when it was written.
+    """
+
+    class Kind(models.TextChoices):
+        CLOCK_STARTED = "clock_started", "Clock started"
+        NOTICE_SENT = "notice_sent", "Delay notice sent"
+        RENEWED_NOTICE_SENT = "renewed_notice_sent", "Renewed notice sent"
+        CONSENT_DEEMED = "consent_deemed", "Consent by silence"
+        CONSENT_EXPRESS = "consent_express", "Express consent"
+        CANCELLED_BY_CUSTOMER = "cancelled_by_customer", "Cancelled by the customer"
+        DEEMED_CANCELLED = "deemed_cancelled", "Deemed cancelled"
+        SELLER_CANCELLED = "seller_cancelled", "Cancelled by the seller"
+        ADDITIONAL_PERIOD_EXPIRED = "additional_period_expired", "Additional period expired"
+        SHIPPED = "shipped", "Shipped"
+        REFUND_DUE = "refund_due", "Refund due"
+        SUBSTITUTE_ACCEPTED = "substitute_accepted", "Substitute accepted"
+
+    class Channel(models.TextChoices):
+        SYSTEM = "system", "System (scheduled scan)"
+        STATUS_PAGE = "status_page", "Customer status page"
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+
+    line = models.ForeignKey(OrderLine, on_delete=models.CASCADE, related_name="compliance_events")
+    kind = models.CharField(max_length=28, choices=Kind.choices)
+    on = models.DateField(help_text="The business date of the decision.")
+    channel = models.CharField(max_length=12, choices=Channel.choices, default=Channel.SYSTEM)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["line_id", "created_at", "id"]
+        indexes = [models.Index(fields=["line", "created_at"], name="compliance_event_line_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.on} {self.get_kind_display()}"

@@ -38,6 +38,18 @@ class Product(models.Model):
         related_name="products",
         help_text="Usual supplier: its lead time applies when the product has none.",
     )
+    ftc_exempt = models.BooleanField(
+        "FTC exempt",
+        default=False,
+        help_text="Not covered by the FTC mail order rule (e.g. plants, seeds, subscriptions after the first).",
+    )
+    substitutes = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        related_name="substitute_for",
+        help_text="Products offered instead when this one is backordered (only in-stock ones are shown).",
+    )
     safety_stock = models.PositiveIntegerField(default=0)
     reorder_point = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

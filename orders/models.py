@@ -51,6 +51,10 @@ class SalesOrder(models.Model):
     credit_applied = models.BooleanField(
         default=False, help_text="The customer applied to the seller for credit with this order."
     )
+    cash_on_delivery = models.BooleanField(default=False, help_text="COD orders are outside the FTC rule.")
+    delivery_essential = models.BooleanField(
+        default=False, help_text="EU/UK: the agreed delivery date was essential; the customer may terminate at once."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
