@@ -1,10 +1,14 @@
 """Strict input fields for the API: a JSON integer is an integer, a JSON boolean is a boolean.
 
 DRF's defaults coerce ("3" -> 3, 1.0 -> 1, "yes" -> True). An integration that sends a string where
-a number belongs has a bug we want it to see, so these reject anything but the JSON type itself.
+a number belongs has a bug we want it to see, so these reject anything but the JSON type itself. In the
+same spirit: names are strings, dates stay within a planning horizon, and unknown keys are refused.
 """
 
+from datetime import date, timedelta
+
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework import serializers
 
 # Upper bound on units in one request (a line quantity, a stock change). Far above any real order and
@@ -15,6 +19,9 @@ MAX_UNITS = 1_000_000
 # schema) accepts the same values whichever database runs underneath.
 MAX_SMALL_INTEGER = 32_767
 MAX_INTEGER = 2_147_483_647
+
+# Dates in plans (arrivals, ETAs, promised ship dates) lie at most this far ahead; see PlanningDateField.
+MAX_YEARS_AHEAD = 10
 
 # Identifiers that appear in URLs (SKU, order number): no slash, no whitespace.
 URL_SAFE_IDENTIFIER = r"^[^\s/]+$"
@@ -66,3 +73,55 @@ def save_unique(serializer: serializers.BaseSerializer, *, field: str, message: 
             return serializer.save()
     except IntegrityError as exc:
         raise serializers.ValidationError({field: [message]}) from exc
+
+
+class RejectUnknownFieldsMixin:
+    """An input serializer that answers 400 for a key it does not accept, instead of silently ignoring it.
+
+    A misspelled optional field ("expected_dat") or a read-only one ("quantity" on an ETA edit) would
+    otherwise be dropped and the request would "succeed" without doing what the caller meant.
+    """
+
+    def to_internal_value(self, data: object) -> object:
+        if isinstance(data, dict):
+            accepted = [name for name, field in self.fields.items() if not field.read_only]
+            unknown = [name for name in data if name not in accepted]
+            if unknown:
+                message = f"Not accepted here. Accepted fields: {', '.join(accepted)}."
+                raise serializers.ValidationError({name: [message] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class StrictSlugRelatedField(serializers.SlugRelatedField):
+    """A related object named by a string (SKU, warehouse code, supplier name); a number is not taken for one.
+
+    An integration that sends an id where a name belongs gets "invalid", not a confusing "no such name '7'".
+    A NUL character is refused before the lookup (PostgreSQL rejects it in a query: a 500, not a 400).
+    """
+
+    default_error_messages = {"null_characters": "Null characters are not allowed."}
+
+    def to_internal_value(self, data: object) -> object:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if "\x00" in data:
+            self.fail("null_characters")
+        return super().to_internal_value(data)
+
+
+class PlanningDateField(serializers.DateField):
+    """A date in a plan (an arrival, an ETA, a promised ship date): at most MAX_YEARS_AHEAD years from today.
+
+    Anything later is a typo (or a fuzzer), and refusing it keeps date arithmetic (ETA = arrival + handling
+    days) far from the end of the calendar, where it would overflow into a 500.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(_within_planning_horizon)
+
+
+def _within_planning_horizon(value: date) -> None:
+    latest = timezone.localdate() + timedelta(days=365 * MAX_YEARS_AHEAD)
+    if value > latest:
+        raise serializers.ValidationError(f"Must be at most {MAX_YEARS_AHEAD} years ahead (by {latest.isoformat()}).")

@@ -72,6 +72,11 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     return {status: OpenApiResponse(ErrorSerializer, description=_DESCRIPTIONS[status]) for status in statuses}
 
 
+def error_response(description: str) -> OpenApiResponse:
+    """An {code, detail, fields?} error response with its own description (the codes it can carry, when)."""
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
 ORDER_CONFLICT = OpenApiResponse(
     OrderConflictErrorSerializer,
     description=(

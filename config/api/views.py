@@ -11,8 +11,12 @@ class NamedNotFoundMixin:
     not_found_message = "Not found: {value!r}."
 
     def get_object(self):
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        value = self.kwargs[lookup]
+        not_found = NotFound(self.not_found_message.format(value=value))
+        if "\x00" in str(value):  # no row holds a NUL, and PostgreSQL refuses one in a query (a 500, not a 404)
+            raise not_found
         try:
             return super().get_object()
         except Http404:
-            lookup = self.lookup_url_kwarg or self.lookup_field
-            raise NotFound(self.not_found_message.format(value=self.kwargs[lookup])) from None
+            raise not_found from None

@@ -16,6 +16,7 @@ from backorders.models import Backorder
 from inventory.models import StockLevel, StockMovement
 from orders.models import Allocation, Customer, OrderLine, SalesOrder
 
+from ..api import client_with
 from ..inventory.factories import ProductFactory, WarehouseFactory, stock
 from ..orders.factories import CustomerFactory
 from .factories import place
@@ -26,20 +27,9 @@ ORDERS = "/api/v1/orders/"
 ORDER_PERMS = ("orders.add_salesorder", "orders.view_salesorder", "orders.change_salesorder")
 
 
-def client_with(*perms: str, username: str = "storefront") -> APIClient:
-    """An APIClient authenticated by a DRF token of a user holding exactly these model permissions."""
-    user = User.objects.create_user(username=username)
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
-
-
 @pytest.fixture
 def api():
-    return client_with(*ORDER_PERMS)
+    return client_with(*ORDER_PERMS, username="storefront")
 
 
 def db_state() -> dict:

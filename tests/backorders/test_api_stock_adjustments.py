@@ -1,14 +1,13 @@
 """POST stock-adjustments/: a ledger row, on hand changed, waiting orders filled by what arrives."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from backorders.models import Backorder
 from inventory.models import StockLevel, StockMovement
 from orders.models import Allocation, OrderLine, SalesOrder
 
+from ..api import client_with
 from ..inventory.factories import ProductFactory, WarehouseFactory, stock
 from .factories import place
 
@@ -17,20 +16,9 @@ pytestmark = pytest.mark.django_db
 ADJUST = "/api/v1/stock-adjustments/"
 
 
-def client_with(*perms: str, username: str = "warehouse") -> APIClient:
-    """An APIClient authenticated by a DRF token of a user holding exactly these model permissions."""
-    user = User.objects.create_user(username=username)
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
-
-
 @pytest.fixture
 def api():
-    return client_with("inventory.add_stockmovement")
+    return client_with("inventory.add_stockmovement", username="warehouse")
 
 
 @pytest.fixture

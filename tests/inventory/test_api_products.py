@@ -3,11 +3,9 @@
 import datetime
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from backorders.selectors import Availability, availability_for
@@ -15,6 +13,7 @@ from inventory.api.filters import availability_q
 from inventory.models import Product, StockLevel, StockMovement, Supplier
 from inventory.selectors import products_with_stock
 
+from ..api import client_with
 from ..backorders.factories import place
 from .factories import ProductFactory, WarehouseFactory, stock
 
@@ -24,20 +23,9 @@ PRODUCTS = "/api/v1/products/"
 PRODUCT_PERMS = ("inventory.view_product", "inventory.add_product", "inventory.change_product")
 
 
-def client_with(*perms: str, username: str = "merchandiser") -> APIClient:
-    """An APIClient authenticated by a DRF token of a user holding exactly these model permissions."""
-    user = User.objects.create_user(username=username)
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
-
-
 @pytest.fixture
 def api():
-    return client_with(*PRODUCT_PERMS)
+    return client_with(*PRODUCT_PERMS, username="merchandiser")
 
 
 def db_state() -> list:

@@ -1,12 +1,12 @@
 """GET/POST warehouses/, GET warehouses/{code}/."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
-from rest_framework.authtoken.models import Token
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from inventory.models import Warehouse
 
+from ..api import client_with
 from .factories import WarehouseFactory
 
 pytestmark = pytest.mark.django_db
@@ -14,20 +14,9 @@ pytestmark = pytest.mark.django_db
 WAREHOUSES = "/api/v1/warehouses/"
 
 
-def client_with(*perms: str, username: str = "warehouse-lead") -> APIClient:
-    """An APIClient authenticated by a DRF token of a user holding exactly these model permissions."""
-    user = User.objects.create_user(username=username)
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
-
-
 @pytest.fixture
 def api():
-    return client_with("inventory.view_warehouse", "inventory.add_warehouse")
+    return client_with("inventory.view_warehouse", "inventory.add_warehouse", username="warehouse-lead")
 
 
 def warehouses() -> list:
