@@ -41,6 +41,7 @@ class Notification(models.Model):
     last_error = models.TextField(blank=True)
     scheduled_for = models.DateTimeField(default=timezone.now, help_text="Not sent before this time.")
     sent_at = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True, help_text="Facts the sender decided on (e.g. the previous ETA).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,8 +2,10 @@
 (the backorders app decides that and calls notification_create inside its own transaction)."""
 
 import logging
-from collections.abc import Mapping
-from datetime import datetime
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -17,11 +19,27 @@ from .models import Notification
 
 logger = logging.getLogger(__name__)
 
+_BLANK_LINES = re.compile(r"\n{3,}")
+
 MAX_ATTEMPTS = 5
+# After a failed attempt the row is not due again for RETRY_BACKOFF_SECONDS * 2**(attempts - 1), at most
+# RETRY_BACKOFF_MAX_SECONDS: the task's own retry (same numbers, tasks.py) and the dispatcher then agree on
+# when to try again, so a minutely dispatcher cannot burn through MAX_ATTEMPTS during a short SMTP outage.
+RETRY_BACKOFF_SECONDS = 30
+RETRY_BACKOFF_MAX_SECONDS = 1800
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a row waits after its `attempts`-th failed attempt (30 s, 1 min, 2 min, ... at most 30 min)."""
+    return timedelta(seconds=min(RETRY_BACKOFF_MAX_SECONDS, RETRY_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0)))
 
 
 def render(kind: str, context: Mapping[str, object]) -> tuple[str, str, str]:
-    """(subject, text, html) from templates/notifications/<kind>/{subject.txt, body.txt, body.html}."""
+    """(subject, text, html) from templates/notifications/<kind>/{subject.txt, body.txt, body.html}.
+
+    The context each kind expects is documented in templates/notifications/README.md; shop_name,
+    support_email and kind are added here. The .txt templates turn autoescaping off themselves.
+    """
     full = {
         "shop_name": settings.SHOP_NAME,
         "support_email": settings.SHOP_SUPPORT_EMAIL,
@@ -29,7 +47,9 @@ def render(kind: str, context: Mapping[str, object]) -> tuple[str, str, str]:
         **context,
     }
     subject = " ".join(render_to_string(f"notifications/{kind}/subject.txt", full).split())
-    text = render_to_string(f"notifications/{kind}/body.txt", full).strip() + "\n"
+    text = render_to_string(f"notifications/{kind}/body.txt", full)
+    # Template tags leave trailing spaces and runs of blank lines behind; a plain-text email shows them.
+    text = _BLANK_LINES.sub("\n\n", "\n".join(line.rstrip() for line in text.strip().splitlines())) + "\n"
     html = render_to_string(f"notifications/{kind}/body.html", full)
     return subject, text, html
 
@@ -43,6 +63,7 @@ def notification_create(
     order: SalesOrder | None = None,
     line: OrderLine | None = None,
     scheduled_for: datetime | None = None,
+    data: Mapping[str, object] | None = None,
 ) -> Notification | None:
     """Render and store a notification; None if one with this dedupe key already exists.
 
@@ -63,6 +84,7 @@ def notification_create(
                 body_text=text,
                 body_html=html,
                 scheduled_for=scheduled_for or timezone.now(),
+                data=dict(data or {}),
             )
     except IntegrityError:
         if Notification.objects.filter(dedupe_key=dedupe_key).exists():
@@ -73,16 +95,87 @@ def notification_create(
     return notification
 
 
+@dataclass(frozen=True)
+class NotificationSpec:
+    kind: str
+    customer: Customer
+    dedupe_key: str
+    context: Mapping[str, object]
+    order: SalesOrder | None = None
+    line: OrderLine | None = None
+    scheduled_for: datetime | None = None
+    data: Mapping[str, object] | None = None
+
+
+def notification_create_many(specs: Sequence[NotificationSpec]) -> int:
+    """Render and store many notifications in one INSERT (existing dedupe keys are skipped); each new one is
+    enqueued after commit. For fills that serve thousands of lines at once. Returns how many were new."""
+    if not specs:
+        return 0
+    now = timezone.now()
+    keys = [spec.dedupe_key for spec in specs]
+    existing = set(Notification.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
+    rows = []
+    for spec in specs:
+        if spec.dedupe_key in existing:
+            continue
+        existing.add(spec.dedupe_key)
+        subject, text, html = render(
+            spec.kind, {"customer": spec.customer, "order": spec.order, "line": spec.line, **spec.context}
+        )
+        rows.append(
+            Notification(
+                kind=spec.kind,
+                customer=spec.customer,
+                order=spec.order,
+                line=spec.line,
+                dedupe_key=spec.dedupe_key,
+                to_email=spec.customer.email,
+                subject=subject,
+                body_text=text,
+                body_html=html,
+                scheduled_for=spec.scheduled_for or now,
+                data=dict(spec.data or {}),
+            )
+        )
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    new_keys = [row.dedupe_key for row in rows]
+
+    def enqueue() -> None:
+        due = Notification.objects.filter(
+            dedupe_key__in=new_keys, status=Notification.Status.PENDING, scheduled_for__lte=timezone.now()
+        )
+        for pk in due.values_list("pk", flat=True):
+            enqueue_send(pk)
+
+    if new_keys:
+        transaction.on_commit(enqueue)
+    return len(rows)
+
+
 def notification_rerender(
-    *, notification: Notification, context: Mapping[str, object], scheduled_for: datetime
+    *,
+    notification: Notification,
+    context: Mapping[str, object],
+    scheduled_for: datetime,
+    data: Mapping[str, object] | None = None,
 ) -> None:
-    """Replace the content of a still-pending notification (e.g. an ETA that moved again in the quiet period)."""
+    """Replace the content of a pending (or suppressed) notification and make it pending again, e.g. an ETA
+    that moved again within the quiet period."""
     subject, text, html = render(
         notification.kind,
         {"customer": notification.customer, "order": notification.order, "line": notification.line, **context},
     )
-    Notification.objects.filter(pk=notification.pk, status=Notification.Status.PENDING).update(
-        subject=subject, body_text=text, body_html=html, scheduled_for=scheduled_for
+    Notification.objects.filter(
+        pk=notification.pk, status__in=[Notification.Status.PENDING, Notification.Status.SUPPRESSED]
+    ).update(
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        scheduled_for=scheduled_for,
+        status=Notification.Status.PENDING,
+        last_error="",
+        data=dict(data or notification.data),
     )
 
 
@@ -112,12 +205,14 @@ class DeliveryFailed(Exception):
     """The SMTP server refused or could not be reached; the task retries with backoff."""
 
 
-def notification_send(*, notification_id: int, now: datetime | None = None) -> str:
+def notification_send(*, notification_id: int, now: datetime | None = None, ignore_schedule: bool = False) -> str:
     """Send one notification at most once. Returns the resulting status ('sent', or why it was skipped).
 
     The row stays locked while the message is handed to SMTP, so two workers never send it twice; a
-    row already sent, suppressed, failed or not yet due is left alone. An SMTP error counts an attempt,
-    keeps the error, and raises DeliveryFailed for the retry; after MAX_ATTEMPTS the row is `failed`.
+    row already sent, suppressed, failed or not yet due is left alone (`ignore_schedule`: send a pending
+    row even before its scheduled time — the admin's "Send now"). An SMTP error counts an attempt, keeps
+    the error, postpones the row by `retry_delay(attempts)` and raises DeliveryFailed for the retry;
+    after MAX_ATTEMPTS the row is `failed`.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -126,7 +221,7 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> s
             return "missing"
         if notification.status != Notification.Status.PENDING:
             return notification.status
-        if notification.scheduled_for > now:
+        if notification.scheduled_for > now and not ignore_schedule:
             return "not_due"
         message = EmailMultiAlternatives(
             subject=notification.subject,
@@ -146,6 +241,7 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> s
                 attempts=attempts,
                 last_error=f"{type(exc).__name__}: {exc}"[:2000],
                 status=Notification.Status.FAILED if failed else Notification.Status.PENDING,
+                scheduled_for=now + retry_delay(attempts),
             )
             if failed:
                 return Notification.Status.FAILED
@@ -164,7 +260,9 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> s
 def notifications_dispatch(*, limit: int = 500, now: datetime | None = None) -> int:
     """Enqueue every pending, due notification (what a broker outage or a quiet period held back).
 
-    Returns how many were enqueued. Safe to run twice: sending skips rows already sent.
+    Returns how many were enqueued. Safe to run twice: sending skips rows already sent. Stops at the
+    first row the broker refuses (it is down: each further try would only wait for the same timeout);
+    the next run picks up the rest.
     """
     now = now or timezone.now()
     ids = list(
@@ -172,7 +270,12 @@ def notifications_dispatch(*, limit: int = 500, now: datetime | None = None) -> 
         .order_by("scheduled_for", "pk")
         .values_list("pk", flat=True)[:limit]
     )
-    return sum(1 for pk in ids if enqueue_send(pk))
+    enqueued = 0
+    for pk in ids:
+        if not enqueue_send(pk):
+            break
+        enqueued += 1
+    return enqueued
 
 
 @transaction.atomic

@@ -22,6 +22,7 @@ from ..models import Backorder
 from ..policies import FillStrategy, fill_strategy
 from ..selectors import backorder_fill_candidates
 from .eta import etas_recompute
+from .notices import notify_filled
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def _write_takes(takes: list[_Take]) -> FillResult:
         for t in takes
     ]
     etas_recompute(product_ids={t.backorder.product_id for t in takes})
+    notify_filled(backorder_ids=filled)
     return result
 
 

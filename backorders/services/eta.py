@@ -18,6 +18,7 @@ from ..models import Backorder, BackorderPolicy, EtaChange
 from ..pegging import Peg, Source, open_supply, peg
 from ..policies import FillStrategy, fill_strategy
 from ..selectors import backorder_fill_queue, lead_time_eta
+from .notices import notify_eta_changes
 
 
 def _reason(p: Peg) -> str:
@@ -82,6 +83,7 @@ def etas_recompute(
             )
     bulk_set(Backorder, updates)
     EtaChange.objects.bulk_create(changes, batch_size=5000)
+    notify_eta_changes(changes=changes)
     return len(changes)
 
 
@@ -101,6 +103,8 @@ def backorder_set_eta(
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("Give a reason for the ETA change.", fields={"reason": ["This field is required."]})
+    if len(reason) > 200:
+        raise InvalidInput("Keep the reason under 200 characters.", fields={"reason": ["At most 200 characters."]})
     if eta is not None and eta < timezone.localdate():
         raise InvalidInput("The ETA cannot be in the past.", fields={"eta": ["Must be today or later."]})
     backorders = list(backorders)
@@ -117,7 +121,7 @@ def backorder_set_eta(
         if not manual:
             return 0
         Backorder.objects.filter(pk__in=[b.pk for b in manual]).update(eta_source="", eta=None)
-        EtaChange.objects.bulk_create(
+        cleared = EtaChange.objects.bulk_create(
             EtaChange(
                 backorder=b,
                 old_eta=b.eta,
@@ -129,11 +133,12 @@ def backorder_set_eta(
             )
             for b in manual
         )
+        notify_eta_changes(changes=cleared)
         etas_recompute(product_ids={b.product_id for b in manual})
         return len(manual)
     changed = [b for b in locked if (b.eta, b.eta_source) != (eta, Source.MANUAL)]
     Backorder.objects.filter(pk__in=[b.pk for b in changed]).update(eta=eta, eta_source=Source.MANUAL)
-    EtaChange.objects.bulk_create(
+    edits = EtaChange.objects.bulk_create(
         EtaChange(
             backorder=b,
             old_eta=b.eta,
@@ -145,4 +150,5 @@ def backorder_set_eta(
         )
         for b in changed
     )
+    notify_eta_changes(changes=edits)
     return len(changed)

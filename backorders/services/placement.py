@@ -20,6 +20,7 @@ from orders.services import status_for
 from ..exceptions import DuplicateOrderNumber
 from ..models import Backorder
 from .eta import etas_recompute
+from .notices import notify_backorder_created
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,9 @@ def order_place(
             raise InsufficientStock(shortages)
         _write_lines(order, plans)
         _take_stock(plans)
-    etas_recompute(product_ids={p.product.pk for p in plans if p.backordered})
+    if any(p.backordered for p in plans):
+        etas_recompute(product_ids={p.product.pk for p in plans if p.backordered})
+        notify_backorder_created(order=order)
     status = _order_status(plans)
     if status != order.status:
         SalesOrder.objects.filter(pk=order.pk).update(status=status)
