@@ -38,7 +38,9 @@ def _line_row(backorder: Backorder) -> dict[str, object]:
 def notify_backorder_created(*, order: SalesOrder) -> None:
     """One email per order that waits for something: what is backordered, until when, what happens next."""
     waiting = list(
-        Backorder.objects.filter(line__order=order, status=Backorder.Status.WAITING).select_related("line__product", "product")
+        Backorder.objects.filter(line__order=order, status=Backorder.Status.WAITING).select_related(
+            "line__product", "product"
+        )
     )
     if not waiting:
         return
@@ -58,7 +60,9 @@ def notify_backorder_created(*, order: SalesOrder) -> None:
 def notify_filled(*, backorder_ids: Iterable[int]) -> None:
     """Good news, one email per filled line: it is allocated and will ship."""
     filled = list(
-        Backorder.objects.filter(pk__in=list(backorder_ids)).select_related("line__order__customer", "line__product", "product")
+        Backorder.objects.filter(pk__in=list(backorder_ids)).select_related(
+            "line__order__customer", "line__product", "product"
+        )
     )
     notification_create_many(
         [

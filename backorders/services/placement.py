@@ -172,6 +172,8 @@ def order_place(
     number: str | None = None,
     ship_by: date | None = None,
     credit_applied: bool = False,
+    cash_on_delivery: bool = False,
+    delivery_essential: bool = False,
     placed_at: datetime | None = None,
     acting_user: AbstractBaseUser | None = None,
 ) -> SalesOrder:
@@ -205,6 +207,8 @@ def order_place(
                 ship_complete=ship_complete,
                 ship_by=ship_by,
                 credit_applied=credit_applied,
+                cash_on_delivery=cash_on_delivery,
+                delivery_essential=delivery_essential,
                 created_by=acting_user if acting_user is not None and acting_user.is_authenticated else None,
             )
     except IntegrityError as exc:
