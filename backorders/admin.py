@@ -47,7 +47,16 @@ from .forms import CancelOrdersForm, PinPriorityForm, SetEtaForm
 from .models import Backorder, BackorderPolicy, EtaChange
 from .pegging import open_supply, peg
 from .policies import fill_strategy
-from .selectors import Availability, availability_for, backorder_fill_queue, lead_time_eta, product_next_eta
+from .selectors import (
+    AGE_BUCKETS,
+    Availability,
+    age_bucket_q,
+    availability_for,
+    backorder_fill_queue,
+    lead_time_eta,
+    overdue_q,
+    product_next_eta,
+)
 from .services import LineRequest, order_allocate_waiting, order_cancel, stock_adjust_and_fill
 from .services.allocation import FillResult
 from .services.catalog import product_update
@@ -576,6 +585,35 @@ class BackorderStatusFilter(admin.SimpleListFilter):
             }
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Overdue (ETA or ship-by date passed)"), ("no", "On time")]
+
+    def queryset(self, request, queryset):
+        q = overdue_q(as_of=timezone.localdate())
+        if self.value() == "yes":
+            return queryset.filter(q)
+        if self.value() == "no":
+            return queryset.exclude(q)
+        return queryset
+
+
+class AgeBucketFilter(admin.SimpleListFilter):
+    title = "waiting for (days)"
+    parameter_name = "age"
+
+    def lookups(self, request, model_admin):
+        return [(bucket, f"{bucket} days") for bucket in AGE_BUCKETS]
+
+    def queryset(self, request, queryset):
+        if self.value() in AGE_BUCKETS:
+            return queryset.filter(age_bucket_q(self.value(), as_of=timezone.localdate()))
+        return queryset
+
+
 class BackorderOrderFilter(ValueListFilter):
     title = "order"
     parameter_name = "order"
@@ -625,6 +663,8 @@ class BackorderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = [
         BackorderStatusFilter,
+        OverdueFilter,
+        AgeBucketFilter,
         BackorderOrderFilter,
         ("product", admin.RelatedOnlyFieldListFilter),
         "eta_source",

@@ -1,6 +1,6 @@
 from datetime import date, timedelta
 
-from django.db.models import F, QuerySet, Sum, Window
+from django.db.models import F, Q, QuerySet, Sum, Window
 from django.db.models.expressions import RowRange
 from django.utils import timezone
 
@@ -85,3 +85,25 @@ def product_next_eta(*, product: Product, available: int, as_of: date | None = N
         restockable=not product.discontinued,
     )
     return pegs[-1].eta
+
+
+def overdue_q(*, as_of: date) -> Q:
+    """Waiting lines that are late: the ETA has passed, or the order's promised ship-by date has."""
+    return Q(status=Backorder.Status.WAITING) & (Q(eta__lt=as_of) | Q(line__order__ship_by__lt=as_of))
+
+
+AGE_BUCKETS: dict[str, tuple[int, int | None]] = {
+    "0-7": (0, 7),
+    "8-14": (8, 14),
+    "15-30": (15, 30),
+    "30+": (31, None),
+}
+
+
+def age_bucket_q(bucket: str, *, as_of: date) -> Q:
+    """Backorders whose order was placed between the bucket's day bounds before `as_of` (inclusive)."""
+    low, high = AGE_BUCKETS[bucket]
+    q = Q(placed_at__date__lte=as_of - timedelta(days=low))
+    if high is not None:
+        q &= Q(placed_at__date__gte=as_of - timedelta(days=high))
+    return q

@@ -1,10 +1,9 @@
-from datetime import date
-
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_filters import rest_framework as filters
 
 from backorders.models import Backorder
+from backorders.selectors import overdue_q
 from inventory.api.filters import SkuInFilter
 from inventory.models import PurchaseOrder, PurchaseOrderLine
 from orders.models import SalesOrder
@@ -21,11 +20,6 @@ class OrderFilter(filters.FilterSet):
     def filter_customer(self, queryset: QuerySet[SalesOrder], name: str, value: str) -> QuerySet[SalesOrder]:
         # Emails are stored lower-cased (placement normalises them), so an exact match uses the index.
         return queryset.filter(customer__email=value.strip().lower())
-
-
-def overdue_q(*, as_of: date) -> Q:
-    """Waiting lines that are late: the ETA has passed, or the order's promised ship-by date has."""
-    return Q(status=Backorder.Status.WAITING) & (Q(eta__lt=as_of) | Q(line__order__ship_by__lt=as_of))
 
 
 class BackorderFilter(filters.FilterSet):

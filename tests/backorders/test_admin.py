@@ -365,3 +365,22 @@ def test_changing_a_products_lead_time_in_the_admin_moves_its_waiting_etas(admin
     assert response.status_code == 302
     backorder.refresh_from_db()
     assert backorder.eta == before + timedelta(days=5)
+
+
+def test_overdue_and_age_filters_pick_the_right_lines(admin_client, main):
+    ProductFactory(sku="OLD", lead_time_days=5)
+    ProductFactory(sku="NEW", lead_time_days=5)
+    old = place(("OLD", 1), placed_at=timezone.now() - timedelta(days=20))
+    new = place(("NEW", 1))
+    Backorder.objects.filter(line__order=old).update(eta=timezone.localdate() - timedelta(days=1))
+    url = reverse("admin:backorders_backorder_changelist")
+
+    overdue = admin_client.get(url, {"overdue": "yes"}).content.decode()
+    on_time = admin_client.get(url, {"overdue": "no"}).content.decode()
+    aged = admin_client.get(url, {"age": "15-30"}).content.decode()
+    fresh = admin_client.get(url, {"age": "0-7"}).content.decode()
+
+    assert old.number in overdue and new.number not in overdue
+    assert new.number in on_time and old.number not in on_time
+    assert old.number in aged and new.number not in aged
+    assert new.number in fresh and old.number not in fresh
