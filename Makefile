@@ -5,7 +5,13 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install lint format migrate serve clean-db
+PROD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/backorders
+PROD_BROKER_URL ?= redis://127.0.0.1:6379/0
+PROD_ENV = DJANGO_SETTINGS_MODULE=config.settings.production DATABASE_URL=$(PROD_DATABASE_URL) \
+	CELERY_BROKER_URL=$(PROD_BROKER_URL) SECRET_KEY="$$(cat var/secret_key)" \
+	SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false
+
+.PHONY: demo test install lint format migrate serve clean-db production
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,3 +44,14 @@ format: install
 
 clean-db:
 	rm -f var/db.sqlite3 var/db.sqlite3-wal var/db.sqlite3-shm
+
+# The production shape on one machine: gunicorn, a Celery worker and beat (honcho runs the Procfile)
+# against the local PostgreSQL and Redis. Scale out: more web/worker processes on the same database and broker.
+production: install
+	@mkdir -p var
+	@test -s var/secret_key || $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > var/secret_key
+	$(PY) -c "import psycopg; c = psycopg.connect('$(PROD_DATABASE_URL)'.rsplit('/', 1)[0] + '/postgres', autocommit=True); \
+	  c.execute('CREATE DATABASE backorders') if not c.execute(\"SELECT 1 FROM pg_database WHERE datname = 'backorders'\").fetchone() else None"
+	$(PROD_ENV) $(PY) manage.py migrate --no-input
+	$(PROD_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
+	$(PROD_ENV) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
