@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 import inventory.admin as inventory_admin
 import orders.admin as orders_admin
@@ -44,7 +44,7 @@ from orders.models import OrderLine, SalesOrder
 from orders.selectors import order_with_lines
 
 from .forms import CancelOrdersForm, PinPriorityForm, SetEtaForm
-from .models import Backorder, BackorderPolicy, EtaChange
+from .models import Backorder, BackorderPolicy, ComplianceClock, ComplianceEvent, EtaChange
 from .pegging import open_supply, peg
 from .policies import fill_strategy
 from .selectors import (
@@ -692,6 +692,7 @@ class BackorderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
         "eta_source_label",
         "created_at",
         "closed_at",
+        "compliance_timeline",
     ]
     readonly_fields = fields
     inlines = [EtaChangeInline]
@@ -929,3 +930,130 @@ for model, model_admin in (
 ):
     admin.site.unregister(model)
     admin.site.register(model, model_admin)
+
+
+# Compliance clock and timeline
+
+
+def render_timeline(line_id: int) -> str:
+    """The append-only compliance timeline of one order line, as a small table."""
+    events = ComplianceEvent.objects.filter(line_id=line_id).order_by("created_at", "id")
+    if not events:
+        return "No compliance events yet (the daily scan starts a clock for every waiting line)."
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                event.on,
+                event.get_kind_display(),
+                event.get_channel_display(),
+                event.ip_address or "",
+                ", ".join(f"{k}: {v}" for k, v in event.details.items() if v not in (None, "")),
+            )
+            for event in events
+        ),
+    )
+    return format_html(
+        '<table class="compliance-timeline"><thead><tr><th>date</th><th>event</th><th>channel</th><th>IP</th>'
+        "<th>details</th></tr></thead><tbody>{}</tbody></table>",
+        rows,
+    )
+
+
+@admin.display(description="compliance timeline")
+def _backorder_timeline(self, backorder: Backorder) -> str:
+    return render_timeline(backorder.line_id)
+
+
+BackorderAdmin.compliance_timeline = _backorder_timeline
+
+
+class RefundOverdueFilter(admin.SimpleListFilter):
+    title = "refund"
+    parameter_name = "refund"
+
+    def lookups(self, request, model_admin):
+        return [("due", "Refund due"), ("overdue", "Refund overdue")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "due":
+            return queryset.filter(refund_due_by__isnull=False)
+        if self.value() == "overdue":
+            return queryset.filter(refund_due_by__lt=timezone.localdate())
+        return queryset
+
+
+@admin.register(ComplianceClock)
+class ComplianceClockAdmin(inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "order_number",
+        "sku",
+        "customer_email",
+        "profile",
+        "state",
+        "ship_by",
+        "revised_date",
+        "consent",
+        "consent_deadline",
+        "notices_sent",
+        "refund_due_by",
+    ]
+    list_filter = ["state", "consent", "profile", RefundOverdueFilter, "ship_by", "consent_deadline"]
+    search_fields = ["line__order__number", "line__product__sku", "line__order__customer__email"]
+    list_select_related = ["line__order__customer", "line__product"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = [
+        "order_number",
+        "sku",
+        "customer_email",
+        "profile",
+        "state",
+        "ship_by",
+        "revised_date",
+        "notices_sent",
+        "last_notice_on",
+        "consent",
+        "consent_deadline",
+        "indefinite_consent",
+        "cancelled_on",
+        "refund_due_by",
+        "refund_units",
+        "timeline",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="order", ordering="line__order__number")
+    def order_number(self, clock: ComplianceClock) -> str:
+        return clock.line.order.number
+
+    @admin.display(description="SKU", ordering="line__product__sku")
+    def sku(self, clock: ComplianceClock) -> str:
+        return clock.line.product.sku
+
+    @admin.display(description="customer")
+    def customer_email(self, clock: ComplianceClock) -> str:
+        return clock.line.order.customer.email
+
+    @admin.display(description="timeline")
+    def timeline(self, clock: ComplianceClock) -> str:
+        return render_timeline(clock.line_id)
+
+
+@admin.register(ComplianceEvent)
+class ComplianceEventAdmin(inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["on", "kind", "order_number", "sku", "channel", "ip_address", "created_at"]
+    list_filter = ["kind", "channel", "on"]
+    search_fields = ["line__order__number", "line__product__sku", "line__order__customer__email"]
+    list_select_related = ["line__order", "line__product"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description="order", ordering="line__order__number")
+    def order_number(self, event: ComplianceEvent) -> str:
+        return event.line.order.number
+
+    @admin.display(description="SKU")
+    def sku(self, event: ComplianceEvent) -> str:
+        return event.line.product.sku

@@ -384,3 +384,25 @@ def test_overdue_and_age_filters_pick_the_right_lines(admin_client, main):
     assert new.number in on_time and old.number not in on_time
     assert old.number in aged and new.number not in aged
     assert new.number in fresh and old.number not in fresh
+
+
+def test_compliance_clock_and_timeline_pages_show_the_decisions(admin_client, main):
+    from backorders.models import ComplianceClock
+    from backorders.services.compliance import backorders_scan
+
+    ProductFactory(sku="SLOW", lead_time_days=60)
+    order = place(("SLOW", 1))
+    backorders_scan(as_of=timezone.localdate())
+    clock = ComplianceClock.objects.get(line__order=order)
+
+    listing = admin_client.get(reverse("admin:backorders_complianceclock_changelist"))
+    page = admin_client.get(reverse("admin:backorders_complianceclock_change", args=[clock.pk]))
+    backorder_page = admin_client.get(
+        reverse("admin:backorders_backorder_change", args=[Backorder.objects.get(line__order=order).pk])
+    )
+
+    assert listing.status_code == page.status_code == backorder_page.status_code == 200
+    assert order.number in listing.content.decode()
+    for content in (page.content.decode(), backorder_page.content.decode()):
+        assert "Clock started" in content and "Delay notice sent" in content
+    assert admin_client.get(reverse("admin:backorders_complianceevent_changelist")).status_code == 200
