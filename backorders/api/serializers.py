@@ -58,6 +58,14 @@ class OrderCreateSerializer(serializers.Serializer):
     credit_applied = StrictBooleanField(
         required=False, default=False, help_text="The customer applied to the seller for credit with this order."
     )
+    cash_on_delivery = StrictBooleanField(
+        required=False, default=False, help_text="Paid on delivery (outside the FTC mail order rule)."
+    )
+    delivery_essential = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="EU/UK: the agreed delivery date is essential; if missed the customer may terminate at once.",
+    )
 
 
 class OrderCancelSerializer(serializers.Serializer):

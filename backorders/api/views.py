@@ -109,6 +109,8 @@ class OrderViewSet(NamedNotFoundMixin, mixins.ListModelMixin, mixins.RetrieveMod
             number=data.get("number"),
             ship_by=data["ship_by"],
             credit_applied=data["credit_applied"],
+            cash_on_delivery=data["cash_on_delivery"],
+            delivery_essential=data["delivery_essential"],
             acting_user=request.user,
         )
         location = reverse("order-detail", kwargs={"number": order.number}, request=request)
