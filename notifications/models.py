@@ -54,3 +54,64 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.to_email} ({self.status})"
+
+
+class WebhookEndpoint(models.Model):
+    """An integration (CRM, automation tool) that receives backorder events, signed with its secret."""
+
+    class Event(models.TextChoices):
+        BACKORDER_CREATED = "backorder.created", "backorder.created"
+        BACKORDER_ETA_CHANGED = "backorder.eta_changed", "backorder.eta_changed"
+        BACKORDER_FILLED = "backorder.filled", "backorder.filled"
+        BACKORDER_CANCELLED = "backorder.cancelled", "backorder.cancelled"
+        ORDER_SHIPPED = "order.shipped", "order.shipped"
+
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=128, help_text="Shared secret for the HMAC-SHA256 signature.")
+    event_types = models.JSONField(default=list, help_text="Events to deliver; empty = all.")
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["url", "id"]
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+    def wants(self, event_type: str) -> bool:
+        return self.active and (not self.event_types or event_type in self.event_types)
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the webhook outbox and delivery log."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_type = models.CharField(max_length=40)
+    event_id = models.UUIDField(help_text="Stable id of the event (the same for every endpoint and every retry).")
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhookdelivery_unique_endpoint_event")
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_due_idx"),
+            models.Index(fields=["endpoint", "-created_at"], name="webhook_endpoint_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.endpoint} ({self.status})"
