@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.ReadyView.as_view(), name="readyz"),
+    path("status/", include("backorders.urls")),
     path("", health.home, name="home"),
 ]
 
