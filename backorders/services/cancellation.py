@@ -31,9 +31,13 @@ class CancelResult:
     refill: FillResult = field(default_factory=FillResult)
 
 
-def _requested(order_lines: list[OrderLine], lines: Sequence[LineRequest] | None) -> dict[int, int]:
-    """{line pk: units to cancel}, validated against what is still outstanding."""
+def _requested(
+    order_lines: list[OrderLine], lines: Sequence[LineRequest] | None, *, waiting_only: bool = False
+) -> dict[int, int]:
+    """{line pk: units to cancel}, validated against what is still outstanding (or waiting)."""
     if lines is None:
+        if waiting_only:
+            return {line.pk: line.backordered for line in order_lines if line.backordered}
         return {line.pk: line.outstanding for line in order_lines if line.outstanding}
     by_sku = {line.product.sku: line for line in order_lines}
     errors: dict[str, list[str]] = {}
@@ -48,6 +52,11 @@ def _requested(order_lines: list[OrderLine], lines: Sequence[LineRequest] | None
             continue
         if line.pk in wanted:
             errors[f"lines[{i}].sku"] = [f"SKU {request.sku} is listed twice; list it once."]
+            continue
+        if waiting_only and request.quantity > line.backordered:
+            errors[f"lines[{i}].quantity"] = [
+                f"Only {line.backordered} unit(s) of {request.sku} are still waiting and can be cancelled here."
+            ]
             continue
         if request.quantity > line.outstanding:
             errors[f"lines[{i}].quantity"] = [
@@ -67,18 +76,23 @@ def order_cancel(
     order: SalesOrder,
     lines: Sequence[LineRequest] | None = None,
     acting_user: AbstractBaseUser | None = None,
+    waiting_only: bool = False,
 ) -> CancelResult:
     """Cancel units of an order (all outstanding units when `lines` is None).
 
     Waiting (backordered) units are cancelled first, then allocated ones, whose stock is released and
     immediately offered to the next lines in the product's queue. Shipped units cannot be cancelled.
+    With waiting_only, only waiting units are cancelled (all of them when `lines` is None), checked under
+    the locks, so a repeated request never reaches allocated units.
     Lock order: stock levels, order lines, backorders.
     """
     product_ids = list(order.lines.values_list("product_id", flat=True))
     stock_levels_lock(product_ids=product_ids, active_only=False)
     order_lines = order_lines_lock(line_ids=order.lines.values_list("pk", flat=True))
-    wanted = _requested(order_lines, lines)
+    wanted = _requested(order_lines, lines, waiting_only=waiting_only)
     if not wanted:
+        if waiting_only:
+            return CancelResult()
         raise CannotCancel(f"Order {order.number} has nothing left to cancel: every unit is shipped or cancelled.")
     backorders = {
         b.line_id: b

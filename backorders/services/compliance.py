@@ -14,10 +14,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from inventory.selectors import products_with_stock
+from inventory.selectors import products_with_stock, stock_levels_lock
 from notifications.models import Notification
 from notifications.services import notification_create
 from orders.models import OrderLine, SalesOrder
+from orders.selectors import order_lines_lock
 
 from ..compliance import ComplianceProfile, Decision, compliance_profile
 from ..models import Backorder, BackorderPolicy, ComplianceClock, ComplianceEvent
@@ -134,6 +135,7 @@ def clock_start(*, line: OrderLine, profile: ComplianceProfile, today: date) -> 
     return clock
 
 
+@transaction.atomic
 def _cancel_waiting(
     *,
     clock: ComplianceClock,
@@ -144,10 +146,20 @@ def _cancel_waiting(
     channel: str = ComplianceEvent.Channel.SYSTEM,
     ip: str | None = None,
 ) -> int:
+    """Cancel what still waits on the clock's line, close the clock with its refund due date, record and tell.
+
+    Locks first (stock, the line, the clock) and reads what waits under the lock, so a repeated or
+    concurrent request cancels nothing twice and never reaches allocated units.
+    """
     line = clock.line
-    units = OrderLine.objects.get(pk=line.pk).backordered
+    stock_levels_lock(product_ids=[line.product_id], active_only=False)
+    [locked_line] = order_lines_lock(line_ids=[line.pk])
+    clock = ComplianceClock.objects.select_for_update(of=("self",)).get(pk=clock.pk)
+    if clock.state in (ComplianceClock.State.CANCELLED, ComplianceClock.State.SHIPPED):
+        return 0
+    units = locked_line.backordered
     if units:
-        order_cancel(order=line.order, lines=[LineRequest(line.product.sku, units)])
+        order_cancel(order=line.order, lines=[LineRequest(line.product.sku, units)], waiting_only=True)
         line.refresh_from_db()
     refund_due = profile.refund_due(line.order, today)
     ComplianceClock.objects.filter(pk=clock.pk).update(
@@ -175,7 +187,7 @@ def _cancel_waiting(
         order=line.order,
         key=f"cancellation_confirmed:{line.pk}",
         refund_due_by=refund_due,
-        cancelled_lines=[{"sku": line.product.sku, "name": line.product.name, "units": units}],
+        cancelled_lines=[{"sku": line.product.sku, "name": line.product.name, "quantity": units, "units": units}],
         reason=reason,
     )
     return units
