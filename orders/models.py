@@ -61,6 +61,10 @@ class SalesOrder(models.Model):
 
     class Meta:
         ordering = ["-placed_at", "-id"]
+        permissions = [
+            ("ship_salesorder", "Can allocate stock to and ship orders (warehouse)"),
+            ("cancel_salesorder", "Can cancel orders or order lines (customer service)"),
+        ]
         indexes = [
             models.Index(fields=["status", "-placed_at"]),
             models.Index(fields=["-placed_at", "-id"]),
