@@ -50,6 +50,7 @@ class Notification(models.Model):
             models.Index(fields=["status", "scheduled_for"], name="notification_due_idx"),
             models.Index(fields=["order", "kind"], name="notification_order_kind_idx"),
             models.Index(fields=["kind", "-created_at"], name="notification_kind_idx"),
+            models.Index(fields=["-created_at", "-id"], name="notification_recent_idx"),
         ]
 
     def __str__(self) -> str:

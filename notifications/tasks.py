@@ -1,14 +1,22 @@
 from celery import shared_task
 
-from .services import DeliveryFailed, notification_send, notifications_dispatch
+from .services import (
+    RETRY_BACKOFF_MAX_SECONDS,
+    RETRY_BACKOFF_SECONDS,
+    DeliveryFailed,
+    notification_send,
+    notifications_dispatch,
+)
 
 
 @shared_task(
     name="notifications.send",
     autoretry_for=(DeliveryFailed,),
-    retry_backoff=30,
-    retry_backoff_max=1800,
-    retry_jitter=True,
+    # The schedule notification_send writes into the row, without jitter, so a retry arrives when the row is
+    # due again. A retry that finds the row sent (the dispatcher got there first) or not yet due just ends.
+    retry_backoff=RETRY_BACKOFF_SECONDS,
+    retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=False,
     max_retries=10,
     soft_time_limit=60,
     time_limit=90,

@@ -20,6 +20,7 @@ from orders.services import status_for
 from ..exceptions import DuplicateOrderNumber
 from ..models import Backorder
 from .eta import etas_recompute
+from .lines import acting, products_for_lines
 from .notices import notify_backorder_created
 
 
@@ -53,26 +54,6 @@ class _LinePlan:
 
 class _StalePlan(Exception):
     """The unlocked read was overtaken by a concurrent change; redo the plan under lock."""
-
-
-def _validate(lines: Sequence[LineRequest]) -> dict[str, Product]:
-    errors: dict[str, list[str]] = {}
-    if not lines:
-        raise InvalidInput("An order needs at least one line.", fields={"lines": ["At least one line is required."]})
-    seen: dict[str, int] = {}
-    for i, line in enumerate(lines):
-        if not isinstance(line.quantity, int) or isinstance(line.quantity, bool) or line.quantity < 1:
-            errors[f"lines[{i}].quantity"] = ["Must be a whole number of at least 1."]
-        if line.sku in seen:
-            errors[f"lines[{i}].sku"] = [f"SKU {line.sku} is also on line {seen[line.sku]}; put it on one line."]
-        seen.setdefault(line.sku, i)
-    products = {p.sku: p for p in Product.objects.filter(sku__in=seen)}
-    for i, line in enumerate(lines):
-        if line.sku not in products:
-            errors.setdefault(f"lines[{i}].sku", []).append(f"No product with SKU {line.sku!r}.")
-    if errors:
-        raise InvalidInput("The order has invalid lines; nothing was written.", fields=errors)
-    return products
 
 
 def _plan(lines: Sequence[LineRequest], products: dict[str, Product], levels: list[StockLevel]) -> list[_LinePlan]:
@@ -189,7 +170,7 @@ def order_place(
     guarded UPDATE applied. If a concurrent order overtook the plan, the writes are rolled back to a
     savepoint and redone from a locked read. Queries do not grow with the number of warehouses.
     """
-    products = _validate(lines)
+    products = products_for_lines(lines, what="order")
     placed_at = placed_at or timezone.now()
     if ship_by is not None and ship_by < timezone.localdate(placed_at):
         raise InvalidInput(
@@ -209,7 +190,7 @@ def order_place(
                 credit_applied=credit_applied,
                 cash_on_delivery=cash_on_delivery,
                 delivery_essential=delivery_essential,
-                created_by=acting_user if acting_user is not None and acting_user.is_authenticated else None,
+                created_by=acting(acting_user),
             )
     except IntegrityError as exc:
         if number and SalesOrder.objects.filter(number=number).exists():

@@ -12,13 +12,14 @@ from django.utils import timezone
 
 from inventory.dbutils import bulk_add
 from inventory.exceptions import Conflict, InvalidInput
-from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockMovement, Supplier, Warehouse
+from inventory.models import PurchaseOrder, PurchaseOrderLine, StockMovement, Supplier, Warehouse
 from inventory.services import stock_adjust, stock_level_get_or_create
 
 from ..policies import fill_strategy
 from ..selectors import backorder_fill_queue
 from .allocation import FillResult, backorders_fill
 from .eta import etas_recompute
+from .lines import acting, is_quantity, products_for_lines
 from .placement import LineRequest
 
 
@@ -37,32 +38,6 @@ class OverReceipt(InvalidInput):
     code = "over_receipt"
 
 
-def _user(acting_user: AbstractBaseUser | None):
-    return acting_user if acting_user is not None and acting_user.is_authenticated else None
-
-
-def _is_quantity(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _products_for(lines: Sequence[PurchaseLineRequest | LineRequest]) -> dict[str, Product]:
-    errors: dict[str, list[str]] = {}
-    seen: dict[str, int] = {}
-    for i, line in enumerate(lines):
-        if not _is_quantity(line.quantity):
-            errors[f"lines[{i}].quantity"] = ["Must be a whole number of at least 1."]
-        if line.sku in seen:
-            errors[f"lines[{i}].sku"] = [f"SKU {line.sku} is also on line {seen[line.sku]}; put it on one line."]
-        seen.setdefault(line.sku, i)
-    products = {p.sku: p for p in Product.objects.filter(sku__in=seen)}
-    for i, line in enumerate(lines):
-        if line.sku not in products:
-            errors.setdefault(f"lines[{i}].sku", []).append(f"No product with SKU {line.sku!r}.")
-    if errors:
-        raise InvalidInput("The purchase order has invalid lines; nothing was written.", fields=errors)
-    return products
-
-
 def new_purchase_order_number() -> str:
     return f"PO-{timezone.now():%y%m%d}-{secrets.token_hex(3).upper()}"
 
@@ -79,11 +54,9 @@ def purchase_order_create(
     acting_user: AbstractBaseUser | None = None,
 ) -> PurchaseOrder:
     """Create a purchase order (ordered by default) and re-peg the ETAs of its products."""
-    if not lines:
-        raise InvalidInput("A purchase order needs at least one line.", fields={"lines": ["At least one line."]})
     if status not in (PurchaseOrder.Status.DRAFT, PurchaseOrder.Status.ORDERED):
         raise InvalidInput("A new purchase order is a draft or ordered.", fields={"status": ["Use draft or ordered."]})
-    products = _products_for(lines)
+    products = products_for_lines(lines, what="purchase order")
     try:
         with transaction.atomic():
             po = PurchaseOrder.objects.create(
@@ -92,7 +65,7 @@ def purchase_order_create(
                 warehouse=warehouse,
                 expected_date=expected_date,
                 status=status,
-                created_by=_user(acting_user),
+                created_by=acting(acting_user),
             )
     except IntegrityError as exc:
         raise Conflict(
@@ -143,7 +116,7 @@ def purchase_order_update(
         touched |= set(po.lines.values_list("product_id", flat=True))
     po.save(update_fields=["expected_date", "status"])
     if lines:
-        products = _products_for(lines)
+        products = products_for_lines(lines, what="purchase order")
         existing = {line.product_id: line for line in po.lines.select_for_update(of=("self",)).order_by("pk")}
         errors = {}
         for i, request in enumerate(lines):
@@ -270,7 +243,7 @@ def _receive(
             line = by_sku.get(request.sku)
             if line is None:
                 errors[f"lines[{i}].sku"] = [f"SKU {request.sku!r} is not on {po.number}."]
-            elif not _is_quantity(request.quantity):
+            elif not is_quantity(request.quantity):
                 errors[f"lines[{i}].quantity"] = ["Must be a whole number of at least 1."]
             elif line.pk in wanted:
                 errors[f"lines[{i}].sku"] = [f"SKU {request.sku} is listed twice; list it once."]
