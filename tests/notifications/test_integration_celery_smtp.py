@@ -342,3 +342,33 @@ def test_smtp_down_retries_then_fails_and_a_resend_delivers_exactly_once(worker,
     assert message["Subject"] == row.subject
     row = fresh(notification)
     assert (row.status, row.attempts, row.last_error) == (Notification.Status.SENT, 1, "")
+
+
+def test_broker_down_while_an_order_is_placed_the_order_succeeds_and_the_email_is_sent_once_later(
+    worker, broker_url, smtp
+):
+    from backorders.services import CustomerRequest, LineRequest, order_place
+    from inventory.models import Product
+    from orders.models import SalesOrder
+
+    inbox = smtp.start()
+    Product.objects.create(sku="IT-KETTLE", name="Stovetop kettle", lead_time_days=10)
+
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    with celery_on(closed):
+        order = order_place(
+            customer=CustomerRequest(email="broker-down@example.com", name="Dana"),
+            lines=[LineRequest("IT-KETTLE", 2)],
+        )  # commits; the on-commit enqueue meets the dead broker and gives up quietly
+
+    assert SalesOrder.objects.filter(number=order.number, status="backordered").exists()
+    [pending] = Notification.objects.filter(order=order)
+    assert (pending.kind, pending.status) == ("backorder_created", Notification.Status.PENDING)
+
+    with celery_on(broker_url):
+        call_command("dispatch_notifications", stdout=io.StringIO())
+        assert wait_for(lambda: fresh(pending).status == Notification.Status.SENT), worker_log(worker)
+        call_command("dispatch_notifications", stdout=io.StringIO())
+    time.sleep(GRACE)
+    delivered = [parse(raw) for _, raw in inbox.messages]
+    assert [m["X-Notification-Id"] for m in delivered] == [str(pending.pk)]
