@@ -11,13 +11,14 @@ from dataclasses import dataclass, fields
 from datetime import date, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import CharField, Exists, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from inventory.selectors import products_with_stock, stock_levels_lock
 from notifications.models import Notification
 from notifications.services import notification_create
-from orders.models import OrderLine, SalesOrder
+from orders.models import OrderLine, SalesOrder, ShipmentLine
 from orders.selectors import order_lines_lock
 
 from ..compliance import ComplianceProfile, Decision, compliance_profile
@@ -309,6 +310,7 @@ def backorders_scan(
         result.clocks_started += len(chunk)
     say(f"clocks started: {result.clocks_started}")
 
+    _record_shipments(today=today, batch_size=batch_size)
     result.clocks_closed = ComplianceClock.objects.filter(
         state=ComplianceClock.State.OPEN, line__backordered=0, line__allocated=0
     ).update(state=ComplianceClock.State.SHIPPED)
@@ -331,6 +333,27 @@ def backorders_scan(
     _offers_and_updates(policy=policy, today=today, batch_size=batch_size, result=result)
     say(str(result))
     return result
+
+
+def _record_shipments(*, today: date, batch_size: int) -> None:
+    """Put every shipment of a clocked line on its timeline (once each), dated the day it was handed over."""
+    recorded = ComplianceEvent.objects.filter(dedupe_key=Concat(Value("shipped:"), Cast(OuterRef("pk"), CharField())))
+    shipments = (
+        ShipmentLine.objects.filter(line__compliance__isnull=False, shipment__shipped_at__date__lte=today)
+        .exclude(Exists(recorded))
+        .select_related("shipment", "line")
+    )
+    for chunk in _batches(shipments, batch_size):
+        with transaction.atomic():
+            for shipped in chunk:
+                record_event(
+                    line=shipped.line,
+                    kind=Event.SHIPPED,
+                    on=timezone.localdate(shipped.shipment.shipped_at),
+                    key=f"shipped:{shipped.pk}",
+                    units=shipped.quantity,
+                    shipment=shipped.shipment_id,
+                )
 
 
 def _offers_and_updates(*, policy: BackorderPolicy, today: date, batch_size: int, result: ScanResult) -> None:

@@ -215,6 +215,9 @@ def test_a_line_that_ships_partly_keeps_its_clock_for_the_rest_and_refund_covers
     line = OrderLine.objects.get(order=order)
     assert (line.shipped, line.cancelled, line.backordered) == (2, 3, 0)
     assert clock_of(order).refund_units == 3
+    shipped = ComplianceEvent.objects.get(line=line, kind="shipped")
+    assert (shipped.on, shipped.details["units"]) == (DAY0, 2)
+    assert events(order).count("shipped") == 1  # recorded once however often the scan runs
 
 
 def test_the_scan_is_idempotent_for_the_same_day():
