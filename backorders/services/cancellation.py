@@ -12,6 +12,7 @@ from django.utils import timezone
 from inventory.dbutils import bulk_add
 from inventory.models import StockLevel
 from inventory.selectors import stock_levels_lock
+from notifications.models import WebhookEndpoint
 from orders.exceptions import CannotCancel
 from orders.models import Allocation, OrderLine, SalesOrder
 from orders.selectors import order_lines_lock
@@ -20,6 +21,7 @@ from orders.services import orders_refresh_status
 from ..models import Backorder
 from .allocation import FillResult, backorders_fill
 from .eta import etas_recompute
+from .events import backorders_emit
 from .placement import LineRequest
 
 
@@ -152,6 +154,7 @@ def order_cancel(
     bulk_add(StockLevel, level_deltas)
     bulk_add(OrderLine, line_deltas)
     orders_refresh_status(order_ids=[order.pk])
+    backorders_emit(event_type=WebhookEndpoint.Event.BACKORDER_CANCELLED, backorder_ids=closed)
     result.backorders_closed = len(closed)
     if released_products:
         result.refill = backorders_fill(product_ids=released_products)

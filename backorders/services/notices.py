@@ -9,19 +9,26 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
-from notifications.models import Notification
+from notifications.models import Notification, WebhookEndpoint
 from notifications.services import (
     NotificationSpec,
     notification_create_many,
     notification_rerender,
     notification_suppress,
 )
+from notifications.webhooks import webhook_endpoints_for
 from orders.models import SalesOrder
 
 from ..models import Backorder, BackorderPolicy, ComplianceClock, EtaChange
 from ..status_links import status_url
+from .events import backorders_emit
 
 Kind = Notification.Kind
+Event = WebhookEndpoint.Event
+
+
+def _created_key(order_id: int) -> str:
+    return f"backorder_created:{order_id}"
 
 
 def _line_row(backorder: Backorder) -> dict[str, object]:
@@ -44,13 +51,14 @@ def notify_backorder_created(*, order: SalesOrder) -> None:
     )
     if not waiting:
         return
+    backorders_emit(event_type=Event.BACKORDER_CREATED, backorder_ids=[b.pk for b in waiting])
     notification_create_many(
         [
             NotificationSpec(
                 kind=Kind.BACKORDER_CREATED,
                 customer=order.customer,
                 order=order,
-                dedupe_key=f"backorder_created:{order.pk}",
+                dedupe_key=_created_key(order.pk),
                 context={"status_url": status_url(order), "lines": [_line_row(b) for b in waiting]},
             )
         ]
@@ -59,8 +67,10 @@ def notify_backorder_created(*, order: SalesOrder) -> None:
 
 def notify_filled(*, backorder_ids: Iterable[int]) -> None:
     """Good news, one email per filled line: it is allocated and will ship."""
+    backorder_ids = list(backorder_ids)
+    backorders_emit(event_type=Event.BACKORDER_FILLED, backorder_ids=backorder_ids)
     filled = list(
-        Backorder.objects.filter(pk__in=list(backorder_ids)).select_related(
+        Backorder.objects.filter(pk__in=backorder_ids).select_related(
             "line__order__customer", "line__product", "product"
         )
     )
@@ -86,6 +96,43 @@ def _promised(backorder: Backorder) -> date | None:
     return backorder.line.order.ship_by
 
 
+def _emit_eta_changed(changes: list[EtaChange]) -> None:
+    """One backorder.eta_changed event per backorder whose ETA changed (from its first previous value in
+    `changes` to what it is now), except the first ETA computed while its order is being placed: that one is
+    part of backorder.created. (The order's backorder_created email is written after the ETAs, so an order
+    without one yet is being placed in this transaction.)"""
+    if not changes:
+        return
+    endpoints = webhook_endpoints_for(Event.BACKORDER_ETA_CHANGED)
+    if not endpoints:
+        return
+    first: dict[int, EtaChange] = {}
+    last: dict[int, EtaChange] = {}
+    for change in changes:
+        first.setdefault(change.backorder_id, change)
+        last[change.backorder_id] = change
+    initial = [pk for pk, change in first.items() if change.old_eta is None and not change.old_source]
+    if initial:
+        order_of = dict(Backorder.objects.filter(pk__in=initial).values_list("pk", "line__order_id"))
+        placed = set(
+            Notification.objects.filter(
+                dedupe_key__in=[_created_key(order_id) for order_id in set(order_of.values())]
+            ).values_list("order_id", flat=True)
+        )
+        for pk in initial:
+            if order_of.get(pk) not in placed:
+                del first[pk]
+    backorders_emit(
+        event_type=Event.BACKORDER_ETA_CHANGED,
+        backorder_ids=list(first),
+        endpoints=endpoints,
+        extra={
+            pk: {"previous_eta": change.old_eta, "previous_eta_source": change.old_source, "reason": last[pk].reason}
+            for pk, change in first.items()
+        },
+    )
+
+
 def notify_eta_changes(*, changes: Iterable[EtaChange], now=None) -> None:
     """Tell customers when an ETA moved by at least the policy threshold, or past the promised date.
 
@@ -94,6 +141,8 @@ def notify_eta_changes(*, changes: Iterable[EtaChange], now=None) -> None:
     corrected typo sends nothing. At most one a day per line (the dedupe key has the date).
     """
     now = now or timezone.now()
+    changes = list(changes)
+    _emit_eta_changed(changes)
     latest: dict[int, EtaChange] = {}
     for change in changes:  # the first date ever set (old None) is no change, unless an email is pending
         latest[change.backorder_id] = change

@@ -168,4 +168,8 @@ CELERY_BEAT_SCHEDULE = {
     "scan-backorders-daily": {"task": "backorders.scan", "schedule": crontab(hour=6, minute=0)},
     "recompute-etas-nightly": {"task": "backorders.recompute_etas", "schedule": crontab(hour=2, minute=30)},
     "dispatch-notifications": {"task": "notifications.dispatch", "schedule": 60.0},
+    "dispatch-webhooks": {"task": "webhooks.dispatch", "schedule": 60.0},
 }
+# Webhook deliveries wait on other people's servers (up to 10 s each): a queue and worker of their own
+# (Procfile `worker-webhooks`), so a slow endpoint never holds up emails or the scheduled scans.
+CELERY_TASK_ROUTES = {"webhooks.*": {"queue": "webhooks"}}
