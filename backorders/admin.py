@@ -2,12 +2,18 @@
 
 This app sits above inventory and orders (STYLE.md layering), so the admin parts that call its
 workflows live here, by subclassing the inventory and orders admins and registering them again:
-- products: availability badge, waiting units, next ETA, the "Adjust stock" form (stock_adjust_and_fill);
-- purchase orders: "Receive everything outstanding" (with a fill preview) and "Cancel";
+- products: availability badge, waiting units, next ETA, the "Adjust stock" form (stock_adjust_and_fill),
+  CSV import/export, change history;
+- stock levels: CSV stock counts (an adjustment to the counted quantity);
+- purchase orders: "Receive" with per-line quantities and a fill preview, "Cancel", CSV import/export, history;
 - orders: "Allocate stock" and "Cancel", and the backorder columns of the lines;
-- backorders: the waiting lines in queue order, "Pin priority", "Set or clear the ETA", the ETA history;
-- the backorder policy.
-Admin classes only collect input and report: every change goes through a service.
+- backorders: the waiting lines in queue order, "Pin priority", "Set or clear the ETA", "Send a status update
+  now", "Offer cancellation now", the ETA history and change history;
+- the backorder policy, the compliance clocks and their timeline.
+Admin classes only collect input and report: every change goes through a service. Each action needs the
+permission of the role that does that work (backorders/roles.py): shipping and allocating
+orders.ship_salesorder, cancelling orders.cancel_salesorder, ETAs backorders.change_backorder_eta, stock
+inventory.add_stockmovement, the policy backorders.change_backorderpolicy.
 """
 
 from collections.abc import Sequence
@@ -17,13 +23,16 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import AdminForm
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Greatest
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from import_export.admin import ImportExportMixin
+from import_export.formats.base_formats import CSV
+from simple_history.admin import SimpleHistoryAdmin
 
 import inventory.admin as inventory_admin
 import orders.admin as orders_admin
@@ -38,15 +47,26 @@ from inventory.admin import (
 )
 from inventory.exceptions import DomainError
 from inventory.forms import StockAdjustmentForm, add_domain_error
-from inventory.models import Product, PurchaseOrder, StockLevel
+from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockLevel
+from notifications.models import Notification
 from orders.exceptions import CannotCancel
 from orders.models import OrderLine, SalesOrder
 from orders.selectors import order_with_lines
 
+from .dashboard import (
+    consent_deadline_q,
+    notice_due_q,
+    purchase_orders_due_q,
+    purchase_orders_open_q,
+    refund_overdue_q,
+    rolling_product_ids_q,
+    ship_by_passed_q,
+)
 from .forms import CancelOrdersForm, PinPriorityForm, SetEtaForm
 from .models import Backorder, BackorderPolicy, ComplianceClock, ComplianceEvent, EtaChange
 from .pegging import open_supply, peg
 from .policies import fill_strategy
+from .resources import ProductResource, PurchaseOrderResource, StockCountResource
 from .selectors import (
     AGE_BUCKETS,
     Availability,
@@ -59,11 +79,13 @@ from .selectors import (
 )
 from .services import LineRequest, order_allocate_waiting, order_cancel, stock_adjust_and_fill
 from .services.allocation import FillResult
+from .services.bulk import BulkNoticeResult, backorders_offer_cancellation, backorders_send_status_update
 from .services.catalog import product_update
 from .services.eta import backorder_set_eta
 from .services.policy import EDITABLE_FIELDS, REPEG_FIELDS, policy_update
 from .services.priority import backorder_set_priority
 from .services.purchasing import purchase_order_cancel, purchase_order_receive
+from .status_links import status_token
 
 AVAILABILITY_COLORS = {
     Availability.IN_STOCK: "#2e7d32",
@@ -91,6 +113,59 @@ def fill_summary(fill: FillResult, noun: str = "waiting line") -> str:
 def confirmed(request: HttpRequest) -> bool:
     """The intermediate page of an action was submitted (Django's delete_selected convention)."""
     return request.POST.get("post") == "yes"
+
+
+class HistoryAdmin(SimpleHistoryAdmin):
+    """Change history (django-simple-history) behind the "History" button. Read-only: reverting to a past
+    version would write a stale copy over what the services wrote since, so it is off."""
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":  # simple-history would save the posted old version, revert or not
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class CsvImportExportMixin(ImportExportMixin):
+    """CSV import (upload, preview with row-level errors, confirm) and export, with the resources in
+    backorders/resources.py. A file with any bad row cannot be confirmed, and changes nothing."""
+
+    import_formats = [CSV]
+    export_formats = [CSV]
+    import_template_name = "admin/backorders/import.html"
+    import_permission = ""  # "app_label.codename" needed to import
+    import_help = ""  # what the file holds and what importing it does, shown on the import page
+
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return bool(self.import_permission) and request.user.has_perm(self.import_permission)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def get_import_context_data(self, **kwargs):
+        return {**super().get_import_context_data(**kwargs), "import_help": self.import_help}
+
+    def process_result(self, result, request):
+        """The confirmed run failed (the data changed since the preview): it was rolled back; say so."""
+        if result.has_errors() or result.has_validation_errors():
+            problems = [str(error.error) for error in result.base_errors]
+            problems += [f"line {line}: {errors[0].error}" for line, errors in result.row_errors()]
+            problems += [
+                f"line {row.number}: " + " ".join(text for texts in row.error_dict.values() for text in texts)
+                for row in result.invalid_rows
+            ]
+            self.message_user(
+                request,
+                "Nothing was imported: the data changed since the preview. "
+                + "; ".join(str(p) for p in problems[:5])
+                + ". Upload the file again for a new preview.",
+                messages.ERROR,
+            )
+            opts = self.model._meta
+            return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_import"))
+        return super().process_result(result, request)
 
 
 # Products
@@ -148,6 +223,22 @@ def products_next_eta(products: Sequence[Product], *, as_of: date | None = None)
     return etas
 
 
+class RollingBackorderFilter(admin.SimpleListFilter):
+    """Products whose backorder queue has not emptied for the policy's rolling backorder days."""
+
+    title = "rolling backorder"
+    parameter_name = "rolling"
+
+    def lookups(self, request, model_admin):
+        days = BackorderPolicy.current().rolling_backorder_days
+        return [("yes", f"Queue not empty for {days}+ days")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(rolling_product_ids_q(now=timezone.now(), policy=BackorderPolicy.current()))
+        return queryset
+
+
 class ProductChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
@@ -156,7 +247,15 @@ class ProductChangeList(ChangeList):
             product.next_eta_for_list = etas.get(product.pk)
 
 
-class ProductAdmin(inventory_admin.ProductAdmin):
+class ProductAdmin(CsvImportExportMixin, HistoryAdmin, inventory_admin.ProductAdmin):
+    resource_classes = [ProductResource]
+    import_permission = "inventory.change_product"
+    import_help = (
+        "One row per product, keyed by SKU: a known SKU is updated (changes to lead time, supplier, discontinued "
+        "or backorders allowed re-peg the ETAs of its waiting lines), a new SKU is created. Yes/no columns take "
+        "yes or no; a blank cell keeps the current value, except lead_time_days and supplier, where blank means "
+        "none. Stock is not imported here: use the stock count import on Stock levels."
+    )
     list_display = [
         "sku",
         "name",
@@ -169,7 +268,8 @@ class ProductAdmin(inventory_admin.ProductAdmin):
         "lead_time",
         "adjust_stock_link",
     ]
-    list_filter = [AvailabilityFilter, "discontinued", "backorders_allowed", "supplier"]
+    list_filter = [AvailabilityFilter, RollingBackorderFilter, "discontinued", "backorders_allowed", "supplier"]
+    show_full_result_count = False
     stock_fields = [
         "availability_badge",
         "next_eta_exact",
@@ -208,6 +308,9 @@ class ProductAdmin(inventory_admin.ProductAdmin):
             )
         return super().changeform_view(request, object_id, form_url, extra_context)
 
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return super().has_import_permission(request) and request.user.has_perm("inventory.add_product")
+
     def save_model(self, request, obj, form, change):
         if not change:
             super().save_model(request, obj, form, change)
@@ -228,7 +331,7 @@ class ProductAdmin(inventory_admin.ProductAdmin):
         if not getattr(product, "waiting_units", None):
             return 0
         url = reverse("admin:backorders_backorder_changelist")
-        return format_html('<a href="{}?product__id__exact={}">{}</a>', url, product.pk, product.waiting_units)
+        return format_html('<a href="{}?sku={}">{}</a>', url, product.sku, product.waiting_units)
 
     @admin.display(description="next ETA")
     def next_eta(self, product: Product) -> date | None:
@@ -251,10 +354,20 @@ class ProductAdmin(inventory_admin.ProductAdmin):
         return format_html('<a href="{}?product={}">Adjust stock</a>', url, product.pk)
 
 
-class StockLevelAdmin(inventory_admin.StockLevelAdmin):
-    """Stock per warehouse, read-only, plus the stock adjustment form (the only admin write of on_hand)."""
+class StockLevelAdmin(CsvImportExportMixin, inventory_admin.StockLevelAdmin):
+    """Stock per warehouse, read-only, plus the stock adjustment form and the stock count import (the only
+    admin writes of on_hand, both through stock_adjust_and_fill)."""
 
     adjust_template = "admin/inventory/stocklevel/adjust_stock.html"
+    import_export_change_list_template = "admin/inventory/stocklevel/change_list_import_export.html"
+    resource_classes = [StockCountResource]
+    import_permission = "inventory.add_stockmovement"
+    import_help = (
+        "A stock count: export the stock levels (filter them first to count one warehouse), write what you "
+        "counted in the 'counted' column, and import the file. Each changed count becomes one adjustment in the "
+        "stock ledger with the reason 'Stock count import', and waiting lines are filled when stock went up. "
+        "Rows with a blank or unchanged count are skipped. A count below what is allocated to orders is refused."
+    )
 
     def get_urls(self):
         return [
@@ -311,55 +424,163 @@ class StockLevelAdmin(inventory_admin.StockLevelAdmin):
         return TemplateResponse(request, self.adjust_template, context)
 
 
-class PurchaseOrderAdmin(inventory_admin.PurchaseOrderAdmin):
-    actions = ["receive_outstanding", "cancel_purchase_orders"]
+class PurchaseOrderArrivalFilter(admin.SimpleListFilter):
+    title = "arrival"
+    parameter_name = "arrival"
 
-    @admin.action(description="Receive everything outstanding", permissions=["change"])
+    def lookups(self, request, model_admin):
+        return [("open", "Still to receive"), ("due", "Due in (expected by today, not fully received)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(purchase_orders_open_q())
+        if self.value() == "due":
+            return queryset.filter(purchase_orders_due_q(as_of=timezone.localdate()))
+        return queryset
+
+
+RECEIVE_FIELD = "receive-{}"
+RECEIVE_PREVIEW_LIMIT = 25  # fill entries listed per purchase order on the receive page
+
+
+class PurchaseOrderAdmin(CsvImportExportMixin, HistoryAdmin, inventory_admin.PurchaseOrderAdmin):
+    actions = ["receive_outstanding", "cancel_purchase_orders"]
+    list_filter = ["status", PurchaseOrderArrivalFilter, "warehouse", "supplier", "expected_date"]
+    receive_template = "admin/inventory/purchaseorder/receive.html"
+    resource_classes = [PurchaseOrderResource]
+    import_permission = "inventory.add_purchaseorder"
+    import_help = (
+        "One row per purchase order line; the rows with the same number make one new purchase order (draft or "
+        "ordered; blank status means ordered), created with its lines at once so the ETAs of the waiting lines "
+        "re-peg to it. Every row of one purchase order repeats its supplier, warehouse code, expected date "
+        "(YYYY-MM-DD) and status; line_expected_date is optional. Existing purchase orders are not changed."
+    )
+
+    @staticmethod
+    def _receive_quantities(
+        request: HttpRequest, purchase_orders: list[PurchaseOrder]
+    ) -> tuple[dict[int, int], dict[int, str]]:
+        """Units to receive per PO line id (a line without a posted value: everything outstanding), and the
+        errors per line id for posted values that are not a whole number between 0 and what is outstanding."""
+        quantities: dict[int, int] = {}
+        errors: dict[int, str] = {}
+        for po in purchase_orders:
+            for line in po.lines.all():
+                raw = request.POST.get(RECEIVE_FIELD.format(line.pk))
+                if raw is None:
+                    quantities[line.pk] = line.outstanding
+                    continue
+                raw = raw.strip() or "0"
+                if not raw.isdigit():
+                    errors[line.pk] = "Enter a whole number of units (0 to skip the line)."
+                elif int(raw) > line.outstanding:
+                    errors[line.pk] = (
+                        f"Only {line.outstanding} of {line.quantity} are outstanding ({line.received} received)."
+                    )
+                else:
+                    quantities[line.pk] = int(raw)
+        return quantities, errors
+
+    @staticmethod
+    def _line_requests(po: PurchaseOrder, quantities: dict[int, int]) -> list[LineRequest]:
+        return [
+            LineRequest(sku=line.product.sku, quantity=quantities[line.pk])
+            for line in po.lines.all()
+            if quantities.get(line.pk)
+        ]
+
+    @admin.action(description="Receive (enter quantities per line, preview the fill)", permissions=["change"])
     def receive_outstanding(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]):
-        """Preview the receipt (a dry run: who gets served), then receive and fill the queues."""
-        purchase_orders = list(queryset.select_related("warehouse").order_by("expected_date", "pk"))
-        if confirmed(request):
-            received: list[str] = []
+        """An intermediate page with a quantity per outstanding line (everything outstanding to start with) and
+        the fill preview for those quantities (a dry run: who gets served); "Update preview" recomputes it,
+        "Receive" puts the units on hand through the ledger and fills the queues."""
+        purchase_orders = list(
+            queryset.select_related("warehouse", "supplier")
+            .prefetch_related(
+                Prefetch("lines", queryset=PurchaseOrderLine.objects.select_related("product").order_by("pk"))
+            )
+            .order_by("expected_date", "pk")
+        )
+        quantities, errors = self._receive_quantities(request, purchase_orders)
+        if confirmed(request) and not errors:
+            nothing: list[str] = []
             for po in purchase_orders:
+                lines = self._line_requests(po, quantities)
+                if not lines:
+                    nothing.append(po.number)
+                    continue
                 try:
-                    result = purchase_order_receive(purchase_order=po, acting_user=request.user)
+                    result = purchase_order_receive(purchase_order=po, lines=lines, acting_user=request.user)
                 except DomainError as exc:
                     self.message_user(request, f"{po.number}: {exc.detail}", messages.WARNING)
                 else:
-                    received.append(result.summary())
-            for summary in received:
-                self.message_user(request, summary + ".", messages.SUCCESS)
+                    self.message_user(request, result.summary() + ".", messages.SUCCESS)
+            if nothing:
+                self.message_user(
+                    request,
+                    f"Nothing received on {orders_admin.numbers_list(nothing)} (no units entered, or nothing "
+                    "outstanding).",
+                    messages.WARNING,
+                )
             return redirect_to_next(request)
-        items = []
-        for po in purchase_orders:
-            skus = dict(po.lines.values_list("product_id", "product__sku"))
-            try:
-                preview = purchase_order_receive(purchase_order=po, acting_user=request.user, dry_run=True)
-            except DomainError as exc:
-                items.append({"title": po.number, "note": exc.detail, "lines": []})
-                continue
-            lines = [f"Receive {units} × {sku} into {po.warehouse.code}" for sku, units in preview.received.items()]
-            lines += [
-                f"Fills {entry.order_number} ({entry.customer_email}): {entry.units} × {skus.get(entry.product_id)}"
-                + (f", {entry.still_waiting} still waiting" if entry.still_waiting else "")
-                for entry in preview.fill.entries
-            ]
-            items.append({"title": po.number, "note": preview.summary().removeprefix(f"{po.number}: "), "lines": lines})
+        sections = [self._receive_section(request, po, quantities, errors) for po in purchase_orders]
         context = intermediate_context(
             self,
             request,
             title="Receive purchase orders",
-            intro=(
-                "Stock goes on hand through the ledger and the waiting lines are filled in queue order. "
-                "Each preview below is exact for now, for its purchase order alone."
-            ),
-            items=items,
+            sections=sections,
+            errors=bool(errors),
             action_name="receive_outstanding",
             selected=[po.pk for po in purchase_orders],
-            confirm_label="Receive",
-            can_confirm=bool(purchase_orders),
+            can_confirm=any(section["lines"] for section in sections),
         )
-        return TemplateResponse(request, "admin/action_intermediate.html", context)
+        return TemplateResponse(request, self.receive_template, context)
+
+    def _receive_section(
+        self, request: HttpRequest, po: PurchaseOrder, quantities: dict[int, int], errors: dict[int, str]
+    ) -> dict:
+        receivable = po.status not in (PurchaseOrder.Status.RECEIVED, PurchaseOrder.Status.CANCELLED)
+        rows = [
+            {
+                "line": line,
+                "field": RECEIVE_FIELD.format(line.pk),
+                "value": request.POST.get(RECEIVE_FIELD.format(line.pk), quantities.get(line.pk, 0)),
+                "error": errors.get(line.pk, ""),
+            }
+            for line in po.lines.all()
+            if line.outstanding and receivable
+        ]
+        section = {"po": po, "lines": rows, "note": "", "received": [], "fills": [], "more": 0, "summary": ""}
+        if not receivable:
+            section["note"] = f"{po.get_status_display()}: nothing can be received on it."
+            return section
+        if not rows:
+            section["note"] = "Nothing outstanding."
+            return section
+        lines = self._line_requests(po, quantities)
+        if errors or not lines:
+            section["note"] = "Correct the quantities to see the preview." if errors else "No units entered."
+            return section
+        try:
+            preview = purchase_order_receive(purchase_order=po, lines=lines, acting_user=request.user, dry_run=True)
+        except DomainError as exc:
+            section["note"] = exc.detail
+            return section
+        skus = {line.product_id: line.product.sku for line in po.lines.all()}
+        section["summary"] = preview.summary().removeprefix(f"{po.number}: ")
+        section["received"] = [f"{units} × {sku} into {po.warehouse.code}" for sku, units in preview.received.items()]
+        section["fills"] = [
+            {
+                "order": entry.order_number,
+                "customer": entry.customer_email,
+                "units": entry.units,
+                "sku": skus.get(entry.product_id, ""),
+                "still_waiting": entry.still_waiting,
+            }
+            for entry in preview.fill.entries[:RECEIVE_PREVIEW_LIMIT]
+        ]
+        section["more"] = max(len(preview.fill.entries) - RECEIVE_PREVIEW_LIMIT, 0)
+        return section
 
     @admin.action(description="Cancel what is outstanding", permissions=["change"])
     def cancel_purchase_orders(self, request: HttpRequest, queryset: QuerySet[PurchaseOrder]):
@@ -441,8 +662,23 @@ class OrderLineInline(orders_admin.OrderLineInline):
 class SalesOrderAdmin(orders_admin.SalesOrderAdmin):
     actions = ["allocate_stock", "ship_allocated", "cancel_orders"]
     inlines = [OrderLineInline, orders_admin.ShipmentInline]
-    fulfilment_fields = [*orders_admin.SalesOrderAdmin.fulfilment_fields, "backorders_link"]
+    fulfilment_fields = [*orders_admin.SalesOrderAdmin.fulfilment_fields, "backorders_link", "customer_view"]
     cancel_template = "admin/orders/salesorder/cancel_confirmation.html"
+
+    @admin.display(description="customer's view")
+    def customer_view(self, order: SalesOrder) -> str:
+        """The status page the emails link to, to see what the customer sees (it acts as the customer)."""
+        if order.pk is None:
+            return "-"
+        emails = reverse("admin:notifications_notification_changelist")
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">Status page</a> (what the customer sees; its buttons act '
+            'for the customer) · <a href="{}?order={}">Emails about {}</a>',
+            reverse("status-page", args=[status_token(order)]),
+            emails,
+            order.number,
+            order.number,
+        )
 
     @admin.display(description="backorders")
     def backorders_link(self, order: SalesOrder) -> str:
@@ -451,7 +687,7 @@ class SalesOrderAdmin(orders_admin.SalesOrderAdmin):
         url = reverse("admin:backorders_backorder_changelist")
         return format_html('<a href="{}?order={}&amp;status=all">Backorders of {}</a>', url, order.number, order.number)
 
-    @admin.action(description="Allocate stock", permissions=["change"])
+    @admin.action(description="Allocate stock", permissions=["ship"])
     def allocate_stock(self, request: HttpRequest, queryset: QuerySet[SalesOrder]):
         """Allocate available stock to each order's waiting lines (oldest order first)."""
         orders = list(queryset.order_by("placed_at", "pk"))
@@ -480,7 +716,7 @@ class SalesOrderAdmin(orders_admin.SalesOrderAdmin):
         self.message_user(request, "; ".join(parts) + ".", messages.SUCCESS if total.units else messages.WARNING)
         return redirect_to_next(request)
 
-    @admin.action(description="Cancel", permissions=["change"])
+    @admin.action(description="Cancel", permissions=["cancel"])
     def cancel_orders(self, request: HttpRequest, queryset: QuerySet[SalesOrder]):
         """Confirm on an intermediate page listing what will be cancelled, then cancel through order_cancel."""
         form = CancelOrdersForm(request.POST if confirmed(request) else None)
@@ -614,10 +850,34 @@ class AgeBucketFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ShipByFilter(admin.SimpleListFilter):
+    """Waiting lines past their ship-by date (the compliance clock's T, else the promised or default date)."""
+
+    title = "ship-by date"
+    parameter_name = "ship_by"
+
+    def lookups(self, request, model_admin):
+        return [("passed", "Passed (should have shipped)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "passed":
+            return queryset.filter(ship_by_passed_q(as_of=timezone.localdate(), policy=BackorderPolicy.current()))
+        return queryset
+
+
 class BackorderOrderFilter(ValueListFilter):
     title = "order"
     parameter_name = "order"
     lookup = "line__order__number"
+
+
+class BackorderSkuFilter(ValueListFilter):
+    """`?sku=MUG`: one product's lines (links from products and the dashboard). Not a list of every product:
+    on a big catalog that sidebar would be thousands of rows."""
+
+    title = "product (SKU)"
+    parameter_name = "sku"
+    lookup = "product__sku"
 
 
 def source_label(source: str) -> str:
@@ -647,26 +907,27 @@ class EtaChangeInline(admin.TabularInline):
 
 
 @admin.register(Backorder)
-class BackorderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
+class BackorderAdmin(ActionsOnlyAdminMixin, HistoryAdmin):
     list_display = [
         "product_sku",
         "order_number",
         "customer_email",
         "customer_tier",
-        "quantity",
-        "original_quantity",
+        "waiting_units",
         "status",
         "priority",
         "eta_date",
         "eta_source_label",
         "age_days",
     ]
+    change_list_template = "admin/backorders/backorder/change_list.html"
     list_filter = [
         BackorderStatusFilter,
         OverdueFilter,
         AgeBucketFilter,
+        ShipByFilter,
+        BackorderSkuFilter,
         BackorderOrderFilter,
-        ("product", admin.RelatedOnlyFieldListFilter),
         "eta_source",
         "line__order__customer__tier",
         "line__order__ship_complete",
@@ -675,7 +936,8 @@ class BackorderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["product", "line__order__customer"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    actions = ["pin_priority", "set_eta"]
+    actions = ["set_eta", "send_status_update", "offer_cancellation", "pin_priority"]
+    object_history_template = "admin/backorders/backorder/object_history.html"
     fields = [
         "product_link",
         "order_link",
@@ -701,6 +963,27 @@ class BackorderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
     def get_ordering(self, request):
         """Per product, the queue order of the policy's fill strategy (pinned priority first)."""
         return ["product__sku", *fill_strategy().queue_order()]
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if request.GET.get(BackorderStatusFilter.parameter_name, Backorder.Status.WAITING) != BackorderStatusFilter.ALL:
+            columns.remove("status")  # one status is listed: the column would repeat it on every row
+        return columns
+
+    def changelist_view(self, request, extra_context=None):
+        strategy = BackorderPolicy.FillStrategy(BackorderPolicy.current().fill_strategy)
+        context = {
+            "title": "Backorder queue",
+            "queue_order": f"Per product in fill order: pinned priority first, then {strategy.label.lower()}.",
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
+    @admin.display(description="waiting", ordering="quantity")
+    def waiting_units(self, backorder: Backorder) -> str:
+        if backorder.quantity == backorder.original_quantity:
+            return str(backorder.quantity)
+        return f"{backorder.quantity} of {backorder.original_quantity}"
 
     def has_change_eta_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("backorders.change_backorder_eta")
@@ -730,8 +1013,8 @@ class BackorderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
         return backorder.line.order.customer.get_tier_display()
 
     @admin.display(description="ETA", ordering="eta")
-    def eta_date(self, backorder: Backorder) -> date | None:
-        return backorder.eta
+    def eta_date(self, backorder: Backorder) -> str:
+        return backorder.eta.isoformat() if backorder.eta else "-"
 
     @admin.display(description="ETA source", ordering="eta_source")
     def eta_source_label(self, backorder: Backorder) -> str:
@@ -824,6 +1107,10 @@ class BackorderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
             else:
                 lines = count_noun(changed, "waiting line")
                 message = f"Manual ETA cleared on {lines}" if eta is None else f"ETA set to {eta} on {lines}"
+                unchanged = len(queryset) - changed
+                if unchanged:
+                    why = "no manual ETA to clear" if eta is None else "already at that date"
+                    message += f"; {count_noun(unchanged, 'selected line')} left as is (not waiting, or {why})"
                 self.message_user(request, message + ".", messages.SUCCESS if changed else messages.WARNING)
                 return redirect_to_next(request)
         backorders = list(queryset.select_related("product", "line__order__customer"))
@@ -844,6 +1131,96 @@ class BackorderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
             media=self.media + form.media,
         )
         return TemplateResponse(request, "admin/action_intermediate.html", context)
+
+    def _notice_action(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Backorder],
+        *,
+        action_name: str,
+        title: str,
+        intro: str,
+        confirm_label: str,
+        send,
+        what: str,
+        already: str,
+    ):
+        """Confirm on an intermediate page listing who gets the email, then queue it through `send`."""
+        if confirmed(request):
+            result: BulkNoticeResult = send(backorders=queryset)
+            parts = [f"{count_noun(result.queued, what)} queued for sending"]
+            if result.already:
+                parts.append(f"{count_noun(result.already, 'line')} skipped: {already}")
+            if result.not_waiting:
+                parts.append(f"{count_noun(result.not_waiting, 'line')} skipped: no longer waiting")
+            self.message_user(request, "; ".join(parts) + ".", messages.SUCCESS if result.queued else messages.WARNING)
+            return redirect_to_next(request)
+        backorders = list(queryset.select_related("product", "line__order__customer"))
+        context = intermediate_context(
+            self,
+            request,
+            title=title,
+            intro=intro,
+            items=self._selection_items(backorders),
+            action_name=action_name,
+            selected=[b.pk for b in backorders],
+            confirm_label=confirm_label,
+            can_confirm=bool(backorders),
+        )
+        return TemplateResponse(request, "admin/action_intermediate.html", context)
+
+    @admin.action(description="Send a status update now", permissions=["change"])
+    def send_status_update(self, request: HttpRequest, queryset: QuerySet[Backorder]):
+        return self._notice_action(
+            request,
+            queryset,
+            action_name="send_status_update",
+            title="Send a status update now",
+            intro=(
+                "Each customer gets an email about the selected line now: what still waits, its ETA and a link to "
+                "their status page (keep waiting, cancel, or pick a substitute). At most one such email per line a "
+                "day; the regular updates of the daily scan carry on. Lines that no longer wait are skipped."
+            ),
+            confirm_label="Send status updates",
+            send=backorders_send_status_update,
+            what="status update",
+            already="one was already sent today",
+        )
+
+    @admin.action(description="Offer cancellation now", permissions=["change"])
+    def offer_cancellation(self, request: HttpRequest, queryset: QuerySet[Backorder]):
+        return self._notice_action(
+            request,
+            queryset,
+            action_name="offer_cancellation",
+            title="Offer cancellation now",
+            intro=(
+                "Each customer gets the cancellation offer for the selected line now: a one-click cancel with a full "
+                "refund, in-stock substitutes, and the policy's goodwill coupon if one is set. A line is offered "
+                "this once: the daily scan will not offer it again. Lines that no longer wait are skipped."
+            ),
+            confirm_label="Send cancellation offers",
+            send=backorders_offer_cancellation,
+            what="cancellation offer",
+            already="it was offered before",
+        )
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The change history, with what the queue services record themselves: the ETA history, the compliance
+        timeline and the emails (fills, ETA and priority changes are set-based writes that skip simple-history)."""
+        backorder = self.get_object(request, object_id)
+        extra = {}
+        if backorder is not None:
+            extra = {
+                "eta_changes": backorder.eta_changes.select_related("user").order_by("created_at", "id"),
+                "timeline": render_timeline(backorder.line_id),
+                "emails": Notification.objects.filter(
+                    Q(line_id=backorder.line_id) | Q(order_id=backorder.line.order_id, line__isnull=True)
+                ).order_by("created_at", "id"),
+                "notifications_url": reverse("admin:notifications_notification_changelist"),
+                "order_number": backorder.line.order.number,
+            }
+        return super().history_view(request, object_id, {**extra, **(extra_context or {})})
 
 
 @admin.register(EtaChange)
@@ -980,7 +1357,40 @@ class RefundOverdueFilter(admin.SimpleListFilter):
         if self.value() == "due":
             return queryset.filter(refund_due_by__isnull=False)
         if self.value() == "overdue":
-            return queryset.filter(refund_due_by__lt=timezone.localdate())
+            return queryset.filter(refund_overdue_q(as_of=timezone.localdate()))
+        return queryset
+
+
+class NoticeDueFilter(admin.SimpleListFilter):
+    """Delay notices due by today and not sent yet (what the dashboard counts)."""
+
+    title = "delay notice"
+    parameter_name = "notice"
+
+    def lookups(self, request, model_admin):
+        return [("due", "Due, not sent yet")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "due":
+            return queryset.filter(notice_due_q(as_of=timezone.localdate(), policy=BackorderPolicy.current()))
+        return queryset
+
+
+class ConsentDeadlineFilter(admin.SimpleListFilter):
+    title = "consent deadline"
+    parameter_name = "deadline"
+
+    def lookups(self, request, model_admin):
+        return [("week", "In the next 7 days"), ("passed", "Passed without consent")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "week":
+            return queryset.filter(consent_deadline_q(as_of=today))
+        if self.value() == "passed":
+            return queryset.filter(state=ComplianceClock.State.OPEN, consent_deadline__lt=today).exclude(
+                consent=ComplianceClock.Consent.EXPRESS
+            )
         return queryset
 
 
@@ -999,7 +1409,15 @@ class ComplianceClockAdmin(inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin)
         "notices_sent",
         "refund_due_by",
     ]
-    list_filter = ["state", "consent", "profile", RefundOverdueFilter, "ship_by", "consent_deadline"]
+    list_filter = [
+        "state",
+        NoticeDueFilter,
+        ConsentDeadlineFilter,
+        RefundOverdueFilter,
+        "consent",
+        "profile",
+        "ship_by",
+    ]
     search_fields = ["line__order__number", "line__product__sku", "line__order__customer__email"]
     list_select_related = ["line__order__customer", "line__product"]
     show_full_result_count = False

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
 from inventory.models import Product
 from orders.models import OrderLine
@@ -34,6 +35,7 @@ class Backorder(models.Model):
     eta_source = models.CharField(max_length=16, choices=EtaSource.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["product_id", "-priority", "placed_at", "line_id"]
@@ -261,3 +263,36 @@ class ComplianceEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.on} {self.get_kind_display()}"
+
+
+class IdempotencyKey(models.Model):
+    """One `Idempotency-Key` of one API caller: the request it was first used for and the response it got.
+
+    Claimed (status in_progress) in its own transaction before the request runs; the unique (user, key)
+    constraint decides a race. The request then runs in one transaction that holds this row's lock and
+    stores the response in it, so the effect and the stored response commit together. See
+    backorders/idempotency.py.
+    """
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    endpoint = models.CharField(max_length=255, help_text="Method and path the key was first used for.")
+    request_hash = models.CharField(max_length=64, help_text="sha256 of the canonical JSON request body.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(help_text="When the key was first used; it expires a set time later.")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_key_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.get_status_display()})"

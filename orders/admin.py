@@ -258,9 +258,16 @@ class SalesOrderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
         )
         return format_html("<ul style='margin:0;padding-left:1em'>{}</ul>", items) if items else "Nothing allocated."
 
-    # Actions
+    # Actions (each needs its role's permission: orders.ship_salesorder for the warehouse, orders.cancel_salesorder
+    # for customer service; see backorders/roles.py)
 
-    @admin.action(description="Ship allocated", permissions=["change"])
+    def has_ship_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.ship_salesorder")
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.cancel_salesorder")
+
+    @admin.action(description="Ship allocated", permissions=["ship"])
     def ship_allocated(self, request: HttpRequest, queryset: QuerySet[SalesOrder]):
         """Ship every allocated unit of each order; held and empty orders are reported, not errors."""
         shipped: list[str] = []

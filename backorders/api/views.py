@@ -1,9 +1,12 @@
 """Orders, stock adjustments, backorders, purchase orders and the policy: thin callers of
 backorders.services (no business rules here)."""
 
+from datetime import timedelta
+
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
@@ -32,6 +35,7 @@ from orders.models import SalesOrder
 from orders.selectors import order_with_lines
 
 from .filters import BackorderFilter, OrderFilter, PurchaseOrderFilter
+from .idempotency import IDEMPOTENCY_KEY_PARAMETER, KEY_REUSED, REPLAYED_RESPONSE_HEADER, idempotent
 from .serializers import (
     BackorderDetailSerializer,
     BackorderEtaSerializer,
@@ -50,6 +54,11 @@ from .serializers import (
 )
 
 
+def _in_days(days: int) -> str:
+    """A date for an OpenAPI example (examples with dates must stay valid: today or later)."""
+    return (timezone.localdate() + timedelta(days=days)).isoformat()
+
+
 def _line_requests(lines: list[dict]) -> list[LineRequest]:
     return [LineRequest(sku=line["sku"], quantity=line["quantity"]) for line in lines]
 
@@ -66,7 +75,7 @@ def _line_requests(lines: list[dict]) -> list[LineRequest]:
 )
 class OrderViewSet(NamedNotFoundMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Orders. Reading needs orders.view_salesorder, placing orders.add_salesorder, cancelling
-    orders.change_salesorder."""
+    orders.cancel_salesorder (customer service; see backorders/roles.py)."""
 
     queryset = SalesOrder.objects.all()
     serializer_class = OrderSerializer
@@ -75,7 +84,7 @@ class OrderViewSet(NamedNotFoundMixin, mixins.ListModelMixin, mixins.RetrieveMod
     not_found_message = "No order numbered {value!r}."
     filterset_class = OrderFilter
     ordering_fields = ["placed_at", "number", "status"]
-    action_permissions = {"cancel": ["orders.change_salesorder"]}
+    action_permissions = {"cancel": ["orders.cancel_salesorder"]}
 
     def get_queryset(self) -> QuerySet[SalesOrder]:
         return order_with_lines(SalesOrder.objects.all())
@@ -98,8 +107,25 @@ class OrderViewSet(NamedNotFoundMixin, mixins.ListModelMixin, mixins.RetrieveMod
             "is rejected (409) and nothing is written."
         ),
         request=OrderCreateSerializer,
-        responses={201: OrderSerializer, **error_responses(400, 401, 403), 409: ORDER_CONFLICT},
+        examples=[
+            OpenApiExample(
+                "Two units of one SKU",
+                value={
+                    "customer": {"email": "ann@example.com", "name": "Ann Example", "tier": "loyal"},
+                    "lines": [{"sku": "KETTLE-1", "quantity": 2}],
+                },
+                request_only=True,
+            )
+        ],
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
+        responses={
+            201: OrderSerializer,
+            **error_responses(400, 401, 403),
+            409: ORDER_CONFLICT,
+            422: KEY_REUSED,
+        },
     )
+    @idempotent
     def create(self, request: Request) -> Response:
         data = self._validated(request)
         order = order_place(
@@ -123,6 +149,12 @@ class OrderViewSet(NamedNotFoundMixin, mixins.ListModelMixin, mixins.RetrieveMod
             "orders. Shipped units cannot be cancelled. Without `lines`, everything not yet shipped is cancelled."
         ),
         request=OrderCancelSerializer,
+        examples=[
+            OpenApiExample(
+                "One unit of a line", value={"lines": [{"sku": "KETTLE-1", "quantity": 1}]}, request_only=True
+            ),
+            OpenApiExample("Everything not yet shipped", value={}, request_only=True),
+        ],
         responses={
             200: OrderSerializer,
             400: OpenApiResponse(
@@ -165,6 +197,13 @@ class StockAdjustmentView(GenericAPIView):
             "backorders in queue order. On hand may not drop below what is allocated to orders (409)."
         ),
         request=StockAdjustmentSerializer,
+        examples=[
+            OpenApiExample(
+                "Three units counted in",
+                value={"sku": "KETTLE-1", "warehouse": "MAIN", "delta": 3, "reason": "Cycle count"},
+                request_only=True,
+            )
+        ],
         responses={201: StockAdjustmentResultSerializer, **error_responses(400, 401, 403), 409: STOCK_ALLOCATED},
     )
     def post(self, request: Request) -> Response:
@@ -253,6 +292,18 @@ class BackorderViewSet(NamedNotFoundMixin, mixins.ListModelMixin, mixins.Retriev
             "in `eta_history` with the reason and who made it. Only `eta` and `reason` are accepted."
         ),
         request=BackorderEtaSerializer,
+        examples=[
+            OpenApiExample(
+                "A manual ETA",
+                value={"eta": _in_days(21), "reason": "Supplier confirmed the rest ships later"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Back to the computed ETA",
+                value={"eta": None, "reason": "The PO is on time after all"},
+                request_only=True,
+            ),
+        ],
         responses={
             200: BackorderDetailSerializer,
             **error_responses(400, 401, 404),
@@ -380,6 +431,17 @@ class PurchaseOrderViewSet(
             "Unknown SKUs or a SKU on two lines: 400 naming the line."
         ),
         request=PurchaseOrderCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "Ten units due in a week",
+                value={
+                    "warehouse": "MAIN",
+                    "expected_date": _in_days(7),
+                    "lines": [{"sku": "KETTLE-1", "quantity": 10}],
+                },
+                request_only=True,
+            )
+        ],
         responses={
             201: PurchaseOrderSerializer,
             **error_responses(400, 401, 403),
@@ -443,6 +505,14 @@ class PurchaseOrderViewSet(
             "would be filled and who would keep waiting."
         ),
         request=PurchaseOrderReceiveSerializer,
+        examples=[
+            OpenApiExample("Everything outstanding", value={}, request_only=True),
+            OpenApiExample(
+                "Preview one unit",
+                value={"lines": [{"sku": "KETTLE-1", "quantity": 1}], "dry_run": True},
+                request_only=True,
+            ),
+        ],
         responses={
             200: ReceiveResultSerializer,
             400: error_response(
@@ -450,10 +520,17 @@ class PurchaseOrderViewSet(
                 "(fields names each line, e.g. lines[0].quantity). Nothing was received."
             ),
             **error_responses(401, 403, 404),
-            409: PURCHASE_ORDER_CLOSED,
+            409: error_response(
+                "`purchase_order_closed`: the purchase order is cancelled or fully received (or has nothing "
+                "outstanding to receive); or `idempotency_request_in_progress`: a request with the same "
+                "Idempotency-Key is still running. Nothing was changed."
+            ),
+            422: KEY_REUSED,
         },
+        parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
     )
     @action(detail=True, methods=["post"])
+    @idempotent
     def receive(self, request: Request, pk: str) -> Response:
         purchase_order = self.get_object()
         data = self._validated(request)

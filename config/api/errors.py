@@ -2,6 +2,8 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.urls import is_valid_path
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -73,9 +75,22 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+@csrf_exempt  # a POST to a wrong path is a 404 like any other, not a CSRF failure page (HTML)
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """404 JSON for a path under /api/ that no endpoint answers, whatever the method and DEBUG.
+
+    Routed as the last pattern under /api/v1/ (config/api/urls.py) so Django's HTML 404 page (DEBUG) and
+    APPEND_SLASH's redirect (which loses a POST body, and is a 500 under DEBUG) never answer an API call.
+    """
+    detail = "No such API endpoint. See /api/docs/."
+    if not request.path.endswith("/") and is_valid_path(f"{request.path_info}/", getattr(request, "urlconf", None)):
+        detail = f"No such API endpoint. Did you mean {request.path}/ (with a trailing slash)? See /api/docs/."
+    return JsonResponse({"code": "not_found", "detail": detail}, status=status.HTTP_404_NOT_FOUND)
+
+
 def json_404(request, exception=None) -> JsonResponse:
     if request.path.startswith("/api/"):
-        return JsonResponse({"code": "not_found", "detail": "No such API endpoint. See /api/docs/."}, status=404)
+        return api_not_found(request)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)

@@ -5,7 +5,7 @@ class ModelPermissions(DjangoModelPermissions):
     """Django model permissions, with `view` required for reads (DRF's default lets any user read).
 
     A view may name the permissions of an extra action in `action_permissions`
-    ({"cancel": ["orders.change_salesorder"]}); other requests use the permission for the HTTP method.
+    ({"cancel": ["orders.cancel_salesorder"]}); other requests use the permission for the HTTP method.
     A method the view does not support only needs an authenticated user, so it answers 405, not 403.
     """
 

@@ -31,11 +31,14 @@ class OrderConflictErrorSerializer(serializers.Serializer):
 
     `insufficient_stock`: a SKU is short and cannot be backordered (sku, available, shortages).
     `duplicate_order_number`: the given number is taken (fields.number).
+    `idempotency_request_in_progress`: a request with the same Idempotency-Key is still running.
     """
 
     def get_fields(self) -> dict[str, serializers.Field]:
         return {
-            "code": serializers.ChoiceField(choices=["insufficient_stock", "duplicate_order_number"]),
+            "code": serializers.ChoiceField(
+                choices=["insufficient_stock", "duplicate_order_number", "idempotency_request_in_progress"]
+            ),
             "detail": serializers.CharField(),
             "sku": serializers.CharField(required=False, help_text="insufficient_stock: the first short SKU."),
             "available": serializers.IntegerField(
@@ -81,7 +84,8 @@ ORDER_CONFLICT = OpenApiResponse(
     OrderConflictErrorSerializer,
     description=(
         "Not orderable: `insufficient_stock` (a SKU is short and backorders are not possible; `shortages` "
-        "lists every short SKU), or `duplicate_order_number`. Nothing was written."
+        "lists every short SKU), or `duplicate_order_number`; or `idempotency_request_in_progress` (a request "
+        "with the same Idempotency-Key is still running). Nothing was written."
     ),
 )
 

@@ -24,7 +24,7 @@ from .factories import place
 pytestmark = pytest.mark.django_db
 
 ORDERS = "/api/v1/orders/"
-ORDER_PERMS = ("orders.add_salesorder", "orders.view_salesorder", "orders.change_salesorder")
+ORDER_PERMS = ("orders.add_salesorder", "orders.view_salesorder", "orders.cancel_salesorder")
 
 
 @pytest.fixture
@@ -623,15 +623,17 @@ def test_cancel_unknown_order_is_404_json(api):
     assert response.json() == {"code": "not_found", "detail": "No order numbered 'SO-404'."}
 
 
-def test_cancel_needs_change_permission_not_add(mug):
+def test_cancel_needs_cancel_permission_not_add_or_change(mug):
     place(("MUG", 2), number="SO-1")
     storefront = client_with("orders.add_salesorder", "orders.view_salesorder", username="storefront")
-    service = client_with("orders.change_salesorder", username="customer-service")
+    editor = client_with("orders.change_salesorder", username="order-editor")
+    service = client_with("orders.cancel_salesorder", username="customer-service")
     before = db_state()
 
     refused = storefront.post(f"{ORDERS}SO-1/cancel/", {}, format="json")
+    refused_editor = editor.post(f"{ORDERS}SO-1/cancel/", {}, format="json")
 
-    assert refused.status_code == 403
+    assert refused.status_code == refused_editor.status_code == 403
     assert refused.json()["code"] == "permission_denied"
     assert db_state() == before
     assert service.post(f"{ORDERS}SO-1/cancel/", {}, format="json").status_code == 200
@@ -669,7 +671,7 @@ def test_openapi_schema_describes_the_order_endpoints():
     assert orders["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/OrderCreateRequest"
     }
-    assert set(orders["post"]["responses"]) == {"201", "400", "401", "403", "409"}
+    assert set(orders["post"]["responses"]) == {"201", "400", "401", "403", "409", "422"}
     assert set(schema["paths"]) >= {
         "/api/v1/orders/{number}/",
         "/api/v1/orders/{number}/cancel/",

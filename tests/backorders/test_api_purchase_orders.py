@@ -668,7 +668,7 @@ def test_openapi_schema_describes_the_replenishment_endpoints():
     schema = APIClient().get("/api/schema/", {"format": "json"}).json()
 
     receive = schema["paths"]["/api/v1/purchase-orders/{id}/receive/"]["post"]
-    assert set(receive["responses"]) == {"200", "400", "401", "403", "404", "409"}
+    assert set(receive["responses"]) == {"200", "400", "401", "403", "404", "409", "422"}
     assert receive["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/PurchaseOrderReceiveRequest"
     }

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count, Sum
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from backorders.invariants import invariant_violations
 from backorders.models import Backorder
+from backorders.roles import CUSTOMER_SERVICE, INVENTORY_MANAGER, WAREHOUSE
 from backorders.selectors import Availability, availability_for
 from backorders.services import CustomerRequest, LineRequest, order_cancel, order_place, stock_adjust_and_fill
 from backorders.services.purchasing import PurchaseLineRequest, purchase_order_create, purchase_order_receive
@@ -36,6 +38,13 @@ from orders.services import order_ship, order_ship_blockers
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "backorders-demo"  # a demo on 127.0.0.1; the command refuses production settings
+# One staff user per role (backorders/roles.py), to try the back office as each team sees it.
+ROLE_USERS = [
+    # username, password, role (group), first name, what they do here
+    ("warehouse", "warehouse-demo", WAREHOUSE, "Wes", "receive purchase orders, count stock, allocate, ship"),
+    ("service", "service-demo", CUSTOMER_SERVICE, "Sam", "backorders, ETAs, customer emails, cancellations"),
+    ("manager", "manager-demo", INVENTORY_MANAGER, "Mia", "everything, including the backorder policy and suppliers"),
+]
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
 ORDER_PREFIX = "DEMO-"
 ORDER_COUNT = 60
@@ -230,6 +239,7 @@ class Command(BaseCommand):
         if settings.SETTINGS_MODULE.endswith(".production"):
             raise CommandError("seed_demo creates an admin with a published password; it does not run in production.")
         admin_created = self._ensure_admin()
+        roles_created = self._ensure_role_users()
         if self._already_seeded():
             self.stdout.write("The demo shop is already seeded; nothing was changed.")
         elif Product.objects.exists() or SalesOrder.objects.exists():
@@ -245,7 +255,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 self._seed(rng)
         self._print_summary()
-        self._print_login(admin_created)
+        self._print_login(admin_created, roles_created)
 
     # Login
 
@@ -256,9 +266,27 @@ class Command(BaseCommand):
         User.objects.create_superuser(ADMIN_USERNAME, "admin@demo-outfitters.example", ADMIN_PASSWORD)
         return True
 
-    def _print_login(self, created: bool) -> None:
+    def _ensure_role_users(self) -> set[str]:
+        """A staff user per role, in the role's group; existing users (and their passwords) are left alone."""
+        User = get_user_model()
+        created = set()
+        for username, password, role, first_name, _work in ROLE_USERS:
+            if User.objects.filter(username=username).exists():
+                continue
+            user = User.objects.create_user(
+                username,
+                f"{username}@demo-outfitters.example",
+                password,
+                first_name=first_name,
+                is_staff=True,
+            )
+            user.groups.add(Group.objects.get(name=role))
+            created.add(username)
+        return created
+
+    def _print_login(self, created: bool, roles_created: set[str] = frozenset()) -> None:
         self.stdout.write("")
-        self.stdout.write(f"Back office: {ADMIN_URL}")
+        self.stdout.write(f"Back office: {ADMIN_URL} (or /admin/ on the HOST and PORT given to make demo)")
         if created:
             self.stdout.write(self.style.SUCCESS(f"Log in as {ADMIN_USERNAME} / {ADMIN_PASSWORD} (created now)."))
         else:
@@ -266,6 +294,10 @@ class Command(BaseCommand):
                 f"Log in as {ADMIN_USERNAME} (the user already existed; its password was left as it was — "
                 f"seed_demo creates it with {ADMIN_PASSWORD!r})."
             )
+        self.stdout.write("Or as one of the team, to see the back office as each role does:")
+        for username, password, role, _first_name, work in ROLE_USERS:
+            note = "" if username in roles_created else " (already existed: password left as it was)"
+            self.stdout.write(f"  {username + ' / ' + password:<28} {role}: {work}{note}")
 
     # Seeding
 
