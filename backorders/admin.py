@@ -85,6 +85,7 @@ from .services.eta import backorder_set_eta
 from .services.policy import EDITABLE_FIELDS, REPEG_FIELDS, policy_update
 from .services.priority import backorder_set_priority
 from .services.purchasing import purchase_order_cancel, purchase_order_receive
+from .services.shipping import order_ship_and_notify
 from .status_links import status_token
 
 AVAILABILITY_COLORS = {
@@ -660,6 +661,7 @@ class OrderLineInline(orders_admin.OrderLineInline):
 
 
 class SalesOrderAdmin(orders_admin.SalesOrderAdmin):
+    ship_service = staticmethod(order_ship_and_notify)
     actions = ["allocate_stock", "ship_allocated", "cancel_orders"]
     inlines = [OrderLineInline, orders_admin.ShipmentInline]
     fulfilment_fields = [*orders_admin.SalesOrderAdmin.fulfilment_fields, "backorders_link", "customer_view"]

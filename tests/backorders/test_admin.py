@@ -406,3 +406,17 @@ def test_compliance_clock_and_timeline_pages_show_the_decisions(admin_client, ma
     for content in (page.content.decode(), backorder_page.content.decode()):
         assert "Clock started" in content and "Delay notice sent" in content
     assert admin_client.get(reverse("admin:backorders_complianceevent_changelist")).status_code == 200
+
+
+def test_shipping_from_the_admin_emits_order_shipped_to_webhooks(admin_client, main):
+    from notifications.models import WebhookDelivery, WebhookEndpoint
+
+    WebhookEndpoint.objects.create(url="http://127.0.0.1:9/hook", secret="s3cret", event_types=["order.shipped"])
+    product = ProductFactory(sku="SHIPME")
+    stock(product, main, 2)
+    order = place(("SHIPME", 2))
+
+    action(admin_client, "admin:orders_salesorder_changelist", "ship_allocated", [order])
+
+    [delivery] = WebhookDelivery.objects.filter(event_type="order.shipped")
+    assert delivery.payload["data"]["order"]["number"] == order.number

@@ -31,10 +31,11 @@ from backorders.roles import CUSTOMER_SERVICE, INVENTORY_MANAGER, WAREHOUSE
 from backorders.selectors import Availability, availability_for
 from backorders.services import CustomerRequest, LineRequest, order_cancel, order_place, stock_adjust_and_fill
 from backorders.services.purchasing import PurchaseLineRequest, purchase_order_create, purchase_order_receive
+from backorders.services.shipping import order_ship_and_notify as order_ship
 from inventory.models import Product, PurchaseOrder, StockLevel, Supplier, Warehouse
 from inventory.selectors import products_with_stock
 from orders.models import Customer, SalesOrder
-from orders.services import order_ship, order_ship_blockers
+from orders.services import order_ship_blockers
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "backorders-demo"  # a demo on 127.0.0.1; the command refuses production settings
