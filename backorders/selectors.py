@@ -1,6 +1,7 @@
+from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import F, Q, QuerySet, Sum, Window
+from django.db.models import Count, F, Q, QuerySet, Subquery, Sum, Window
 from django.db.models.expressions import RowRange
 from django.utils import timezone
 
@@ -18,33 +19,70 @@ def backorder_fill_queue(*, product_id: int, strategy: FillStrategy) -> QuerySet
     )
 
 
-def backorder_fill_candidates(*, product_id: int, strategy: FillStrategy, units: int) -> list[Backorder]:
-    """The head of the queue that `units` reach: lines with fewer than `units` waiting ahead of them.
+@dataclass(frozen=True, slots=True)
+class QueuedLine:
+    """One waiting line at the head of a queue, as much as a fill needs of it (no model instances)."""
 
-    One ordered read however long the queue: a running sum over the queue order, filtered in SQL.
-    Each row carries `units_ahead` (the waiting quantity in front of it).
+    backorder_id: int
+    line_id: int
+    order_id: int
+    product_id: int
+    quantity: int
+    order_number: str
+    customer_email: str
+
+
+def backorder_fill_candidates(*, product_id: int, strategy: FillStrategy, units: int) -> list[QueuedLine]:
+    """The head of the queue that `units` reach: lines with fewer than `units` waiting ahead of them, in order.
+
+    One query however long the queue. Every waiting line holds at least one unit, so the head is among
+    the first `units` lines: those are taken in queue order first (LIMIT; under fifo straight from the
+    partial queue index), and only they get the running sum that cuts the head off where the units end.
     """
-    queue = (
-        backorder_fill_queue(product_id=product_id, strategy=strategy)
+    if units <= 0:
+        return []
+    queue = backorder_fill_queue(product_id=product_id, strategy=strategy)
+    first = queue.values("pk")[:units]
+    head = (
+        queue.filter(pk__in=Subquery(first))
         .annotate(
             running=Window(Sum("quantity"), order_by=strategy.queue_order(), frame=RowRange(start=None, end=0)),
         )
         .annotate(units_ahead=F("running") - F("quantity"))
         .filter(units_ahead__lt=units)
-        .select_related("line__order__customer")
-        .only(
-            "id",
+        .order_by(*strategy.queue_order())
+        .values_list(
+            "pk",
             "line_id",
-            "quantity",
+            "line__order_id",
             "product_id",
-            "placed_at",
-            "priority",
+            "quantity",
             "line__order__number",
             "line__order__customer__email",
-            "line__order__customer__tier",
         )
     )
-    return list(queue.order_by(*strategy.queue_order()))
+    return [QueuedLine(*row) for row in head]
+
+
+def waiting_product_batches(*, max_products: int, max_lines: int) -> list[list[int]]:
+    """Every product with waiting lines, ascending id, in batches of at most `max_products` products and
+    `max_lines` waiting lines (a product whose queue alone is longer is a batch of its own). One query."""
+    counts = (
+        Backorder.objects.filter(status=Backorder.Status.WAITING)
+        .values("product_id")
+        .annotate(lines=Count("id"))
+        .order_by("product_id")
+        .values_list("product_id", "lines")
+    )
+    batches: list[list[int]] = []
+    lines_in_batch = 0
+    for product_id, lines in counts:
+        if not batches or len(batches[-1]) >= max_products or (batches[-1] and lines_in_batch + lines > max_lines):
+            batches.append([])
+            lines_in_batch = 0
+        batches[-1].append(product_id)
+        lines_in_batch += lines
+    return batches
 
 
 def lead_time_eta(*, product: Product, as_of: date | None = None, handling_days: int | None = None) -> date | None:

@@ -1,16 +1,55 @@
-"""Set-based write helpers: one statement however many rows."""
+"""Set-based write helpers: one statement however many rows.
 
-from collections.abc import Mapping
+On PostgreSQL each is one `UPDATE … FROM unnest(…)` / `INSERT … SELECT FROM unnest(…)`: the per-row values
+travel as a few array parameters, so the statement text and its parse cost do not grow with the rows.
+Elsewhere (SQLite, the embedded default) they fall back to ORM statements with the same effect.
+"""
+
+from collections.abc import Mapping, Sequence
 
 from django.db import connection, models
 from django.db.models import Case, F, Value, When
 
 
-def bulk_add(model: type[models.Model], deltas: Mapping[int, Mapping[str, int]]) -> int:
+def _array_type(field: models.Field) -> str:
+    return field.db_type(connection).split("(")[0]
+
+
+class AnyOf(models.Lookup):
+    """`filter(order_id__any_of=ids)`: like `__in`, but on PostgreSQL `= ANY(%s)` with the values as one array
+    parameter, so a filter on 100,000 ids costs no more to build, send and parse than one on 10."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_prep_lookup(self):
+        return list(self.rhs)
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = [self.lhs.output_field.get_db_prep_value(v, connection) for v in self.rhs]
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s::{_array_type(self.lhs.output_field)}[])", [*lhs_params, values]
+        if not values:
+            return "1 = 0", list(lhs_params)
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
+
+
+models.Field.register_lookup(AnyOf)
+models.ForeignObject.register_lookup(AnyOf)  # foreign keys keep a lookup registry of their own
+
+
+def bulk_add(
+    model: type[models.Model],
+    deltas: Mapping[int, Mapping[str, int]],
+    *,
+    exhausted: tuple[str, Mapping[str, object]] | None = None,
+) -> int:
     """Add signed deltas to integer columns of many rows in one UPDATE: {pk: {field: delta}}.
 
-    Counters change relative to their current value (never read-modify-write in Python). On PostgreSQL
-    it is `UPDATE ... FROM unnest(...)`; elsewhere one UPDATE with CASE per field.
+    Counters change relative to their current value (never read-modify-write in Python). `exhausted`
+    = (field, {other_field: value}): rows whose `field` reaches 0 by this change also get those values
+    (e.g. a backorder's status and closed_at once nothing waits), in the same statement on PostgreSQL.
     """
     if not deltas:
         return 0
@@ -20,17 +59,40 @@ def bulk_add(model: type[models.Model], deltas: Mapping[int, Mapping[str, int]])
         table = model._meta.db_table
         pk_col = model._meta.pk.column
         columns = {f: model._meta.get_field(f).column for f in fields}
-        assignments = ", ".join(f'"{columns[f]}" = t."{columns[f]}" + v."d_{i}"' for i, f in enumerate(fields))
+        assignments = [f'"{columns[f]}" = t."{columns[f]}" + v."d_{i}"' for i, f in enumerate(fields)]
+        closing_params: list[object] = []  # the SET clause's values come before the FROM clause's arrays
+        if exhausted is not None:
+            counter, closing = exhausted
+            reaches_zero = f't."{columns[counter]}" + v."d_{fields.index(counter)}" = 0'
+            for name, value in closing.items():
+                field = model._meta.get_field(name)
+                assignments.append(
+                    f'"{field.column}" = CASE WHEN {reaches_zero} THEN %s::{_array_type(field)} '
+                    f'ELSE t."{field.column}" END'
+                )
+                closing_params.append(field.get_db_prep_value(value, connection))
         arrays = ", ".join(["%s::bigint[]"] + ["%s::integer[]"] * len(fields))
         names = ", ".join(["pk"] + [f"d_{i}" for i in range(len(fields))])
-        params: list[object] = [pks] + [[deltas[pk].get(f, 0) for pk in pks] for f in fields]
-        sql = f'UPDATE "{table}" AS t SET {assignments} FROM unnest({arrays}) AS v({names}) WHERE t."{pk_col}" = v.pk'
+        array_params: list[object] = [pks] + [[deltas[pk].get(f, 0) for pk in pks] for f in fields]
+        sql = (
+            f'UPDATE "{table}" AS t SET {", ".join(assignments)} '
+            f'FROM unnest({arrays}) AS v({names}) WHERE t."{pk_col}" = v.pk'
+        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, closing_params + array_params)
             return cursor.rowcount
-    updates = {
+    updates: dict[str, object] = {
         f: F(f) + Case(*[When(pk=pk, then=Value(deltas[pk].get(f, 0))) for pk in pks], default=Value(0)) for f in fields
     }
+    if exhausted is not None:
+        # In the same UPDATE (a check constraint may tie the counter to the closing values): a row reaches 0
+        # exactly when its current value is minus its delta.
+        counter, closing = exhausted
+        reaching = [When(pk=pk, **{counter: -deltas[pk][counter]}) for pk in pks if deltas[pk].get(counter)]
+        for name, value in closing.items():
+            updates[name] = Case(
+                *[When(condition.condition, then=Value(value)) for condition in reaching], default=F(name)
+            )
     return model._default_manager.filter(pk__in=pks).update(**updates)
 
 
@@ -45,9 +107,7 @@ def bulk_set(model: type[models.Model], values: Mapping[int, Mapping[str, object
         pk_col = model._meta.pk.column
         meta_fields = {f: model._meta.get_field(f) for f in fields}
         assignments = ", ".join(f'"{meta_fields[f].column}" = v."c_{i}"' for i, f in enumerate(fields))
-        arrays = ", ".join(
-            ["%s::bigint[]"] + [f"%s::{meta_fields[f].db_type(connection).split('(')[0]}[]" for f in fields]
-        )
+        arrays = ", ".join(["%s::bigint[]"] + [f"%s::{_array_type(meta_fields[f])}[]" for f in fields])
         names = ", ".join(["pk"] + [f"c_{i}" for i in range(len(fields))])
         params: list[object] = [pks] + [
             [meta_fields[f].get_db_prep_value(values[pk][f], connection) for pk in pks] for f in fields
@@ -64,3 +124,92 @@ def bulk_set(model: type[models.Model], values: Mapping[int, Mapping[str, object
         for f in fields
     }
     return model._default_manager.filter(pk__in=pks).update(**updates)
+
+
+def bulk_upsert_add(
+    model: type[models.Model], *, keys: Sequence[str], counter: str, rows: Mapping[tuple[int, ...], int]
+) -> int:
+    """Insert rows {(key values): amount}, or add `amount` to `counter` of the row that has those keys.
+
+    `keys` name the fields of a unique constraint (e.g. an allocation's line and stock level). One
+    INSERT … ON CONFLICT DO UPDATE on PostgreSQL: nothing is read first.
+    """
+    if not rows:
+        return 0
+    ordered = sorted(rows)
+    key_fields = [model._meta.get_field(k) for k in keys]
+    counter_field = model._meta.get_field(counter)
+    if connection.vendor == "postgresql":
+        table = model._meta.db_table
+        columns = [f.column for f in key_fields] + [counter_field.column]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        arrays = ", ".join(f"%s::{_array_type(f)}[]" for f in [*key_fields, counter_field])
+        conflict = ", ".join(f'"{f.column}"' for f in key_fields)
+        sql = (
+            f'INSERT INTO "{table}" ({quoted}) SELECT * FROM unnest({arrays}) '
+            f'ON CONFLICT ({conflict}) DO UPDATE SET "{counter_field.column}" = '
+            f'"{table}"."{counter_field.column}" + EXCLUDED."{counter_field.column}"'
+        )
+        params = [[key[i] for key in ordered] for i in range(len(keys))] + [[rows[key] for key in ordered]]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+    lookup = {f"{field.attname}__in": {key[i] for key in ordered} for i, field in enumerate(key_fields)}
+    existing = {
+        tuple(row[:-1]): row[-1]
+        for row in model._default_manager.filter(**lookup).values_list(*[f.attname for f in key_fields], counter)
+    }
+    model._default_manager.bulk_create(
+        [
+            model(
+                **{f.attname: key[i] for i, f in enumerate(key_fields)}, **{counter: existing.get(key, 0) + rows[key]}
+            )
+            for key in ordered
+        ],
+        update_conflicts=True,
+        unique_fields=list(keys),
+        update_fields=[counter],
+    )
+    return len(ordered)
+
+
+def insert_unless_conflict(instance: models.Model, *, conflict_fields: Sequence[str]) -> bool:
+    """INSERT the instance; False (and nothing written) when a row with the same `conflict_fields` exists.
+
+    On PostgreSQL one `INSERT … ON CONFLICT (…) DO NOTHING RETURNING pk`: no savepoint, and the transaction
+    stays usable after a conflict. Elsewhere a savepoint around save(). Other integrity errors raise.
+    Sets the pk on success. Sends no model signals (the models it is used for have no receivers).
+    """
+    model = type(instance)
+    meta = model._meta
+    if connection.vendor != "postgresql":
+        from django.db import IntegrityError, transaction
+
+        lookup = {
+            meta.get_field(name).attname: getattr(instance, meta.get_field(name).attname) for name in conflict_fields
+        }
+        try:
+            with transaction.atomic():
+                instance.save(force_insert=True)
+        except IntegrityError:
+            if model._default_manager.filter(**lookup).exists():
+                return False
+            raise
+        return True
+    fields = [f for f in meta.concrete_fields if not (f.primary_key and getattr(instance, f.attname) is None)]
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    conflict = ", ".join(f'"{meta.get_field(name).column}"' for name in conflict_fields)
+    sql = (
+        f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ({", ".join(["%s"] * len(fields))}) '
+        f'ON CONFLICT ({conflict}) DO NOTHING RETURNING "{meta.pk.column}"'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return True

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from inventory.dbutils import bulk_add
+from inventory.dbutils import bulk_add, bulk_set
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import stock_levels_lock
 
@@ -34,23 +34,23 @@ def status_for(*, allocated: int, shipped: int, backordered: int, cancelled: int
 
 
 def orders_refresh_status(*, order_ids: Iterable[int]) -> None:
-    """Recompute the status of these orders from their lines: one read, one UPDATE per status."""
+    """Recompute the status of these orders from their lines: one read, one UPDATE of those that change."""
     order_ids = set(order_ids)
     if not order_ids:
         return
     sums = (
-        OrderLine.objects.filter(order_id__in=order_ids)
-        .values("order_id")
+        OrderLine.objects.filter(order_id__any_of=order_ids)
+        .values("order_id", "order__status")
         .annotate(a=Sum("allocated"), s=Sum("shipped"), b=Sum("backordered"), c=Sum("cancelled"), q=Sum("quantity"))
     )
-    by_status: dict[str, list[int]] = defaultdict(list)
+    changes: dict[int, dict[str, object]] = {}
     for row in sums:
         status = status_for(
             allocated=row["a"], shipped=row["s"], backordered=row["b"], cancelled=row["c"], quantity=row["q"]
         )
-        by_status[status].append(row["order_id"])
-    for status, ids in by_status.items():
-        SalesOrder.objects.filter(pk__in=ids).exclude(status=status).update(status=status)
+        if status != row["order__status"]:
+            changes[row["order_id"]] = {"status": status}
+    bulk_set(SalesOrder, changes)
 
 
 def order_ship_blockers(*, order: SalesOrder) -> str | None:

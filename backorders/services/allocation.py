@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from inventory.dbutils import bulk_add
+from inventory.dbutils import bulk_add, bulk_upsert_add
 from inventory.models import StockLevel
 from inventory.selectors import plan_take, stock_levels_lock
 from orders.models import Allocation, OrderLine, SalesOrder
@@ -20,12 +20,12 @@ from orders.services import orders_refresh_status
 
 from ..models import Backorder
 from ..policies import FillStrategy, fill_strategy
-from ..selectors import backorder_fill_candidates
+from ..selectors import QueuedLine, backorder_fill_candidates
 from .eta import etas_recompute
 from .notices import notify_filled
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FillEntry:
     """One waiting line served by a fill: who, and how much of what it waited for."""
 
@@ -63,23 +63,10 @@ class FillResult:
         return f"{self.lines_filled} waiting line(s) filled{partly} ({self.units} units)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Take:
-    backorder: Backorder
-    order_id: int
+    line: QueuedLine
     from_levels: list[tuple[StockLevel, int]]
-
-    @property
-    def backorder_id(self) -> int:
-        return self.backorder.pk
-
-    @property
-    def line_id(self) -> int:
-        return self.backorder.line_id
-
-    @property
-    def waiting(self) -> int:
-        return self.backorder.quantity
 
     @property
     def units(self) -> int:
@@ -94,7 +81,8 @@ def _take_in_memory(levels: list[StockLevel], units: int) -> list[tuple[StockLev
 
 
 def _write_takes(takes: list[_Take]) -> FillResult:
-    """Apply planned takes: allocations (upsert), stock, lines, backorders, order status."""
+    """Apply planned takes with a constant number of set-based statements: allocations (upsert, adding to
+    a line's existing allocation), stock, lines, backorders (closed when nothing waits), order status."""
     takes = [t for t in takes if t.units > 0]
     result = FillResult()
     if not takes:
@@ -103,46 +91,34 @@ def _write_takes(takes: list[_Take]) -> FillResult:
     level_deltas: dict[int, dict[str, int]] = defaultdict(lambda: {"allocated": 0})
     for take in takes:
         for level, units in take.from_levels:
-            wanted[(take.line_id, level.pk)] += units
+            wanted[(take.line.line_id, level.pk)] += units
             level_deltas[level.pk]["allocated"] += units
-    existing = {
-        (a.line_id, a.stock_level_id): a.quantity
-        for a in Allocation.objects.filter(line_id__in={t.line_id for t in takes}).only(
-            "line_id", "stock_level_id", "quantity"
-        )
-    }
-    Allocation.objects.bulk_create(
-        [
-            Allocation(line_id=line_id, stock_level_id=level_id, quantity=existing.get((line_id, level_id), 0) + units)
-            for (line_id, level_id), units in sorted(wanted.items())
-        ],
-        update_conflicts=True,
-        unique_fields=["line", "stock_level"],
-        update_fields=["quantity"],
-    )
+    bulk_upsert_add(Allocation, keys=("line", "stock_level"), counter="quantity", rows=wanted)
     bulk_add(StockLevel, level_deltas)
-    bulk_add(OrderLine, {t.line_id: {"allocated": t.units, "backordered": -t.units} for t in takes})
-    filled = [t.backorder_id for t in takes if t.units == t.waiting]
-    if filled:
-        Backorder.objects.filter(pk__in=filled).update(status=Backorder.Status.FILLED, closed_at=timezone.now())
-    bulk_add(Backorder, {t.backorder_id: {"quantity": -t.units} for t in takes})
-    orders_refresh_status(order_ids={t.order_id for t in takes})
+    bulk_add(OrderLine, {t.line.line_id: {"allocated": t.units, "backordered": -t.units} for t in takes})
+    bulk_add(
+        Backorder,
+        {t.line.backorder_id: {"quantity": -t.units} for t in takes},
+        exhausted=("quantity", {"status": Backorder.Status.FILLED, "closed_at": timezone.now()}),
+    )
+    orders_refresh_status(order_ids={t.line.order_id for t in takes})
+    filled = [t.line.backorder_id for t in takes if t.units == t.line.quantity]
     result.lines_filled = len(filled)
     result.lines_partly_filled = len(takes) - len(filled)
     result.units = sum(t.units for t in takes)
     result.filled_backorder_ids = filled
     result.entries = [
         FillEntry(
-            backorder_id=t.backorder_id,
-            order_number=t.backorder.line.order.number,
-            customer_email=t.backorder.line.order.customer.email,
-            product_id=t.backorder.product_id,
+            backorder_id=t.line.backorder_id,
+            order_number=t.line.order_number,
+            customer_email=t.line.customer_email,
+            product_id=t.line.product_id,
             units=t.units,
-            waiting_before=t.waiting,
+            waiting_before=t.line.quantity,
         )
         for t in takes
     ]
-    etas_recompute(product_ids={t.backorder.product_id for t in takes})
+    etas_recompute(product_ids={t.line.product_id for t in takes})
     notify_filled(backorder_ids=filled)
     return result
 
@@ -152,8 +128,8 @@ def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy:
     if available <= 0:
         return FillResult()
     takes = [
-        _Take(backorder, backorder.line.order_id, _take_in_memory(levels, backorder.quantity))
-        for backorder in backorder_fill_candidates(product_id=product_id, strategy=strategy, units=available)
+        _Take(line, _take_in_memory(levels, line.quantity))
+        for line in backorder_fill_candidates(product_id=product_id, strategy=strategy, units=available)
     ]
     return _write_takes(takes)
 
@@ -198,5 +174,11 @@ def order_allocate_waiting(*, order: SalesOrder, acting_user: AbstractBaseUser |
         .select_for_update(of=("self",))
         .order_by("pk")
     )
-    takes = [_Take(b, order.pk, _take_in_memory(levels_by_product[b.product_id], b.quantity)) for b in backorders]
+    takes = [
+        _Take(
+            QueuedLine(b.pk, b.line_id, order.pk, b.product_id, b.quantity, order.number, b.line.order.customer.email),
+            _take_in_memory(levels_by_product[b.product_id], b.quantity),
+        )
+        for b in backorders
+    ]
     return _write_takes(takes)

@@ -1,11 +1,11 @@
 """ETA recompute and manual edits. The pegging rule is in backorders.pegging; a manual ETA wins
 until cleared but still takes its place in the queue."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inventory.dbutils import bulk_set
@@ -17,16 +17,17 @@ from ..exceptions import EtaPermissionDenied
 from ..models import Backorder, BackorderPolicy, EtaChange
 from ..pegging import Peg, Source, open_supply, peg
 from ..policies import FillStrategy, fill_strategy
-from ..selectors import backorder_fill_queue, lead_time_eta
+from ..repeg import LEAD_TIME_REASON, NO_RESTOCK_REASON, PEGGED_REASON, repeg
+from ..selectors import backorder_fill_queue, lead_time_eta, waiting_product_batches
 from .notices import notify_eta_changes
 
 
 def _reason(p: Peg) -> str:
     if p.source == Source.PURCHASE_ORDER:
-        return f"Pegged to {p.label}"
+        return f"{PEGGED_REASON}{p.label}"
     if p.source == Source.LEAD_TIME:
-        return "Lead time (no open purchase order covers it)"
-    return "No restock expected"
+        return LEAD_TIME_REASON
+    return NO_RESTOCK_REASON
 
 
 @transaction.atomic
@@ -35,8 +36,10 @@ def etas_recompute(
 ) -> int:
     """Re-peg every waiting line of these products; write only the changes, each with an EtaChange row.
 
-    Per product: one ordered read of its queue, plus one read of open PO lines for all the products;
-    then one UPDATE and one INSERT for everything that changed. Returns the number of lines changed.
+    On PostgreSQL one set-based statement does it all (backorders.repeg): queue positions and PO coverage as
+    running sums, the changed lines updated and their EtaChange rows inserted, whatever the number of
+    products or lines. Elsewhere: per product one ordered read of its queue and the walk in Python
+    (backorders.pegging.peg), then one UPDATE and one INSERT. Returns the number of lines changed.
     """
     product_ids = sorted(set(product_ids))
     if not product_ids:
@@ -45,6 +48,17 @@ def etas_recompute(
     today = as_of or timezone.localdate()
     policy = BackorderPolicy.current()
     strategy = strategy or fill_strategy(policy.fill_strategy)
+    if connection.vendor == "postgresql":
+        changes = repeg(product_ids=product_ids, today=today, handling_days=policy.handling_days, strategy=strategy)
+    else:
+        changes = _repeg_in_python(product_ids=product_ids, today=today, policy=policy, strategy=strategy)
+    notify_eta_changes(changes=changes)
+    return len(changes)
+
+
+def _repeg_in_python(
+    *, product_ids: list[int], today: date, policy: BackorderPolicy, strategy: FillStrategy
+) -> list[EtaChange]:
     products = Product.objects.select_related("supplier").in_bulk(product_ids)
     supply = open_supply(product_ids=product_ids, as_of=today)
     updates: dict[int, dict[str, object]] = {}
@@ -83,8 +97,31 @@ def etas_recompute(
             )
     bulk_set(Backorder, updates)
     EtaChange.objects.bulk_create(changes, batch_size=5000)
-    notify_eta_changes(changes=changes)
-    return len(changes)
+    return changes
+
+
+def etas_recompute_all(
+    *,
+    as_of: date | None = None,
+    max_products: int = 200,
+    max_lines: int = 20_000,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> int:
+    """Re-peg every product with waiting lines (the nightly job): one transaction per batch of products.
+
+    Products go in ascending id (the global lock order) in batches of at most `max_products` products and
+    `max_lines` waiting lines (a product with a longer queue is a batch of its own), so memory and lock
+    time stay flat however many lines wait. `progress(products_done, products_total, lines_changed)`.
+    """
+    batches = waiting_product_batches(max_products=max_products, max_lines=max_lines)
+    total = sum(len(batch) for batch in batches)
+    done = changed = 0
+    for batch in batches:
+        changed += etas_recompute(product_ids=batch, as_of=as_of)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total, changed)
+    return changed
 
 
 @transaction.atomic

@@ -27,9 +27,7 @@ def acting(user: AbstractBaseUser | None) -> AbstractBaseUser | None:
 def products_for_lines(lines: Sequence[SkuQuantity], *, what: str) -> dict[str, Product]:
     """{sku: Product} for the lines, or one InvalidInput naming every bad line (quantity, duplicate or unknown SKU)."""
     if not lines:
-        raise InvalidInput(
-            f"The {what} needs at least one line.", fields={"lines": ["At least one line is required."]}
-        )
+        raise InvalidInput(f"The {what} needs at least one line.", fields={"lines": ["At least one line is required."]})
     errors: dict[str, list[str]] = {}
     seen: dict[str, int] = {}
     for i, line in enumerate(lines):

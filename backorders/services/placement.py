@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from inventory.dbutils import bulk_add
+from inventory.dbutils import bulk_add, insert_unless_conflict
 from inventory.exceptions import InsufficientStock, InvalidInput, Shortage
 from inventory.models import Product, StockLevel
 from inventory.selectors import plan_take, stock_levels_for, stock_levels_lock
@@ -112,6 +113,28 @@ def _write_lines(order: SalesOrder, plans: list[_LinePlan]) -> None:
     )
 
 
+def _confirm(plans: list[_LinePlan], product_ids: list[int]) -> bool:
+    """Make the planned takes stick, under lock; False when a concurrent change overtook the plan.
+
+    A plan that allocates everything from one stock row (the common one-line order) is one guarded
+    UPDATE: it takes the row lock itself, so the lock is held only from that UPDATE to the commit.
+    Otherwise the products and their stock rows are locked in pk order (the global lock order, so
+    multi-row orders never deadlock), the plan is checked against the locked values, then one UPDATE.
+    """
+    takes = [take for plan in plans for take in plan.takes]
+    if len(takes) == 1 and not any(plan.backordered for plan in plans):
+        [(level, units)] = takes
+        return bool(
+            StockLevel.objects.filter(pk=level.pk, allocated__lte=F("on_hand") - units).update(
+                allocated=F("allocated") + units
+            )
+        )
+    if not _plan_holds(plans, stock_levels_lock(product_ids=product_ids)):
+        return False
+    _take_stock(plans)
+    return True
+
+
 def _take_stock(plans: list[_LinePlan]) -> None:
     deltas: dict[int, dict[str, int]] = defaultdict(lambda: {"allocated": 0})
     for plan in plans:
@@ -129,19 +152,45 @@ def _order_status(plans: list[_LinePlan]) -> str:
 
 
 def _customer_upsert(request: CustomerRequest) -> Customer:
+    """The customer with this email (created if new; a given tier is applied). A returning customer costs one
+    read; a new one one INSERT that tolerates a concurrent twin (ON CONFLICT DO NOTHING, then read)."""
     email = request.email.strip().lower()
-    defaults = {"name": request.name.strip() or email}
-    if request.tier:
-        defaults["tier"] = request.tier
-    customer, created = Customer.objects.get_or_create(email=email, defaults=defaults)
-    if not created and request.tier and customer.tier != request.tier:
+    customer = Customer.objects.filter(email=email).first()
+    if customer is None:
+        customer = Customer(
+            email=email, name=request.name.strip() or email, tier=request.tier or Customer.Tier.STANDARD
+        )
+        if insert_unless_conflict(customer, conflict_fields=["email"]):
+            return customer
+        customer = Customer.objects.get(email=email)
+    if request.tier and customer.tier != request.tier:
         customer.tier = request.tier
         customer.save(update_fields=["tier"])
     return customer
 
 
+# A generated number is the date and 24 random bits: a busy day draws a taken one now and then (at 10,000 orders
+# a day, about three times), so an insert that meets a taken number draws another.
+NUMBER_ATTEMPTS = 8
+
+
 def new_order_number() -> str:
     return f"SO-{timezone.now():%y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+def _insert_order(order: SalesOrder, *, given: bool) -> None:
+    """INSERT the order under its number; a given number that is taken is the caller's mistake (said so, nothing
+    written), a generated one is drawn again."""
+    for _ in range(1 if given else NUMBER_ATTEMPTS):
+        if insert_unless_conflict(order, conflict_fields=["number"]):
+            return
+        if given:
+            raise DuplicateOrderNumber(
+                f"An order numbered {order.number} already exists. Use another number, or omit it to get one.",
+                fields={"number": ["An order with this number already exists."]},
+            )
+        order.number = new_order_number()
+    raise DuplicateOrderNumber(f"No free order number after {NUMBER_ATTEMPTS} draws; try again.")
 
 
 @transaction.atomic
@@ -166,9 +215,10 @@ def order_place(
     every short SKU, and nothing is written.
 
     Lock window: the plan is made from an unlocked read and everything is written first; the stock
-    rows are locked (pk order) only at the end, the plan confirmed against the locked values and the
-    guarded UPDATE applied. If a concurrent order overtook the plan, the writes are rolled back to a
-    savepoint and redone from a locked read. Queries do not grow with the number of warehouses.
+    rows are locked only at the end (see _confirm: one guarded UPDATE for a one-row plan, else pk-order
+    locks and a check), so a hot SKU's row is held from that UPDATE to the commit. If a concurrent order
+    overtook the plan, the writes are rolled back to a savepoint and redone from a locked read. Queries
+    do not grow with the number of warehouses.
     """
     products = products_for_lines(lines, what="order")
     placed_at = placed_at or timezone.now()
@@ -178,36 +228,27 @@ def order_place(
         )
     product_ids = [p.pk for p in products.values()]
     plans = _plan(lines, products, stock_levels_for(product_ids=product_ids))
-    try:
-        with transaction.atomic():
-            order = SalesOrder.objects.create(
-                number=number or new_order_number(),
-                customer=_customer_upsert(customer),
-                placed_at=placed_at,
-                status=_order_status(plans),
-                ship_complete=ship_complete,
-                ship_by=ship_by,
-                credit_applied=credit_applied,
-                cash_on_delivery=cash_on_delivery,
-                delivery_essential=delivery_essential,
-                created_by=acting(acting_user),
-            )
-    except IntegrityError as exc:
-        if number and SalesOrder.objects.filter(number=number).exists():
-            raise DuplicateOrderNumber(
-                f"An order numbered {number} already exists. Use another number, or omit it to get one.",
-                fields={"number": ["An order with this number already exists."]},
-            ) from exc
-        raise
+    order = SalesOrder(
+        number=number or new_order_number(),
+        customer=_customer_upsert(customer),
+        placed_at=placed_at,
+        status=_order_status(plans),
+        ship_complete=ship_complete,
+        ship_by=ship_by,
+        credit_applied=credit_applied,
+        cash_on_delivery=cash_on_delivery,
+        delivery_essential=delivery_essential,
+        created_by=acting(acting_user),
+    )
+    _insert_order(order, given=bool(number))
 
     placed = False
     if not _shortages(plans):
         try:
             with transaction.atomic():
                 _write_lines(order, plans)
-                if not _plan_holds(plans, stock_levels_lock(product_ids=product_ids)):
+                if not _confirm(plans, product_ids):
                     raise _StalePlan
-                _take_stock(plans)
                 placed = True
         except _StalePlan:
             pass

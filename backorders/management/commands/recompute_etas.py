@@ -2,8 +2,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backorders.models import Backorder
-from backorders.services.eta import etas_recompute
+from backorders.services.eta import etas_recompute_all
 
 
 class Command(BaseCommand):
@@ -11,7 +10,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--as-of", help="Compute as if today were this date (YYYY-MM-DD).")
-        parser.add_argument("--batch", type=int, default=200, help="Products per transaction (default 200).")
+        parser.add_argument("--batch", type=int, default=200, help="At most this many products per transaction.")
+        parser.add_argument(
+            "--lines", type=int, default=20_000, help="At most this many waiting lines per transaction (default 20000)."
+        )
 
     def handle(self, *args, **options) -> None:
         as_of = None
@@ -20,14 +22,17 @@ class Command(BaseCommand):
                 as_of = date.fromisoformat(options["as_of"])
             except ValueError as exc:
                 raise CommandError(f"--as-of must be a date like 2026-11-22, not {options['as_of']!r}.") from exc
-        product_ids = sorted(
-            set(Backorder.objects.filter(status=Backorder.Status.WAITING).values_list("product_id", flat=True))
+
+        products = 0
+
+        def progress(done: int, total: int, changed: int) -> None:
+            nonlocal products
+            products = total
+            self.stdout.write(f"  {done}/{total} products, {changed} ETAs changed so far")
+
+        changed = etas_recompute_all(
+            as_of=as_of, max_products=max(1, options["batch"]), max_lines=max(1, options["lines"]), progress=progress
         )
-        total = len(product_ids)
-        changed = 0
-        batch = max(1, options["batch"])
-        for start in range(0, total, batch):
-            chunk = product_ids[start : start + batch]
-            changed += etas_recompute(product_ids=chunk, as_of=as_of)
-            self.stdout.write(f"  {min(start + batch, total)}/{total} products, {changed} ETAs changed so far")
-        self.stdout.write(self.style.SUCCESS(f"Recomputed ETAs for {total} products: {changed} waiting lines changed."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Recomputed ETAs for {products} products: {changed} waiting lines changed.")
+        )
