@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from inventory.admin import ActionsOnlyAdminMixin, ValueListFilter, admin_link, badge, count_noun, redirect_to_next
 
 from .models import Notification, WebhookDelivery, WebhookEndpoint
-from .services import DeliveryFailed, notification_resend, notification_send
+from .services import DeliveryFailed, notification_resend, notification_send, notifications_render
 from .webhooks import TEST_EVENT, webhook_redeliver, webhook_send_test, webhooks_wait_for_dispatch
 
 # How many errors a message lists.
@@ -50,7 +50,7 @@ class NotificationAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
         "kind",
         "status_badge",
         "to_email",
-        "subject",
+        "subject_line",
         "order_number",
         "scheduled_for",
         "sent_at",
@@ -75,6 +75,18 @@ class NotificationAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, notification: Notification) -> str:
         return badge(notification.get_status_display(), STATUS_COLORS.get(notification.status, "#777777"))
+
+    @admin.display(description="subject", ordering="subject")
+    def subject_line(self, notification: Notification) -> str:
+        return notification.subject if notification.rendered else "(rendered when sent; open it to preview)"
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
+        """A bulk email not yet rendered is rendered when opened (the same content the worker would send)."""
+        notification = super().get_object(request, object_id, from_field)
+        if notification is not None and not notification.rendered:
+            notifications_render(ids=[notification.pk])
+            notification.refresh_from_db()
+        return notification
 
     @admin.display(description="order", ordering="order__number")
     def order_number(self, notification: Notification) -> str:

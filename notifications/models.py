@@ -42,12 +42,18 @@ class Notification(models.Model):
     scheduled_for = models.DateTimeField(default=timezone.now, help_text="Not sent before this time.")
     sent_at = models.DateTimeField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True, help_text="Facts the sender decided on (e.g. the previous ETA).")
+    rendered = models.BooleanField(
+        default=True,
+        help_text="False while subject and bodies are still to be rendered (bulk emails are rendered by the worker "
+        "that sends them, at the latest just before sending).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["status", "scheduled_for"], name="notification_due_idx"),
+            models.Index(fields=["id"], condition=models.Q(rendered=False), name="notification_unrendered_idx"),
             models.Index(fields=["order", "kind"], name="notification_order_kind_idx"),
             models.Index(fields=["kind", "-created_at"], name="notification_kind_idx"),
             models.Index(fields=["-created_at", "-id"], name="notification_recent_idx"),

@@ -3,13 +3,13 @@
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -153,6 +153,107 @@ def notification_create_many(specs: Sequence[NotificationSpec]) -> int:
     return len(rows)
 
 
+# Deferred rendering: a change that writes thousands of emails at once (a receipt filling a long queue) stores
+# the rows unrendered, and the worker that sends them renders them in bulk. The app that decides a kind of
+# email registers how to build its template context from the stored rows (customer, order, line, data).
+ContextBuilder = Callable[[Sequence[Notification]], Mapping[int, Mapping[str, object]]]
+_CONTEXT_BUILDERS: dict[str, ContextBuilder] = {}
+
+# A task sends at most this many notifications (a bulk insert enqueues one task per chunk, not one per row).
+SEND_CHUNK = 200
+
+
+def register_context_builder(kind: str, builder: ContextBuilder) -> None:
+    """`builder(notifications)` returns {notification pk: template context} for unrendered rows of `kind`."""
+    _CONTEXT_BUILDERS[kind] = builder
+
+
+@dataclass(frozen=True)
+class DeferredRow:
+    """One email whose content is rendered later, from its customer, order and line."""
+
+    customer_id: int
+    to_email: str
+    order_id: int | None
+    line_id: int | None
+    dedupe_key: str
+
+
+def notification_create_deferred(*, kind: str, rows: Sequence[DeferredRow]) -> int:
+    """Store many emails of `kind` to be rendered when sent: one INSERT (PostgreSQL: one statement with array
+    parameters), existing dedupe keys skipped, then one send task per SEND_CHUNK new rows after commit.
+
+    Call inside the transaction of the change; `kind` must have a registered context builder. Returns how
+    many were new."""
+    if kind not in _CONTEXT_BUILDERS:
+        raise ValueError(f"No context builder registered for {kind!r}: register_context_builder() it first.")
+    if not rows:
+        return 0
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        table = Notification._meta.db_table
+        sql = (
+            f'INSERT INTO "{table}" (kind, status, customer_id, to_email, order_id, line_id, dedupe_key, subject, '
+            "body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at) "
+            "SELECT %s, %s, c, e, o, l, k, '', '', '', 0, '', %s, '{}'::jsonb, false, %s "
+            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[]) AS r(c, e, o, l, k) "
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+        )
+        params = [kind, Notification.Status.PENDING, now, now]
+        params += [[getattr(r, f) for r in rows] for f in ("customer_id", "to_email", "order_id", "line_id")]
+        params.append([r.dedupe_key for r in rows])
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            new_ids = [row[0] for row in cursor.fetchall()]
+    else:
+        keys = [r.dedupe_key for r in rows]
+        existing = set(Notification.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
+        fresh = {r.dedupe_key: r for r in rows if r.dedupe_key not in existing}
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    kind=kind,
+                    customer_id=r.customer_id,
+                    to_email=r.to_email,
+                    order_id=r.order_id,
+                    line_id=r.line_id,
+                    dedupe_key=r.dedupe_key,
+                    scheduled_for=now,
+                    rendered=False,
+                )
+                for r in fresh.values()
+            ],
+            ignore_conflicts=True,
+        )
+        new_ids = list(Notification.objects.filter(dedupe_key__in=list(fresh)).values_list("pk", flat=True))
+    if new_ids:
+        transaction.on_commit(lambda: enqueue_send_many(new_ids))
+    return len(new_ids)
+
+
+def notifications_render(*, ids: Iterable[int]) -> int:
+    """Render the unrendered notifications among `ids` in bulk (a few queries per kind); returns how many.
+
+    Rows already rendered are left alone, so rendering twice (two workers) writes the same content."""
+    pending = list(
+        Notification.objects.filter(pk__in=list(ids), rendered=False).select_related(
+            "customer", "order", "line__product"
+        )
+    )
+    by_kind: dict[str, list[Notification]] = {}
+    for notification in pending:
+        by_kind.setdefault(notification.kind, []).append(notification)
+    for kind, rows in by_kind.items():
+        contexts = _CONTEXT_BUILDERS[kind](rows)
+        for n in rows:
+            n.subject, n.body_text, n.body_html = render(
+                kind, {"customer": n.customer, "order": n.order, "line": n.line, **contexts[n.pk]}
+            )
+            n.rendered = True
+    Notification.objects.bulk_update(pending, ["subject", "body_text", "body_html", "rendered"], batch_size=500)
+    return len(pending)
+
+
 def notification_rerender(
     *,
     notification: Notification,
@@ -201,6 +302,39 @@ def enqueue_send(notification_id: int) -> bool:
     return True
 
 
+def enqueue_send_many(ids: Sequence[int]) -> int:
+    """Hand many sends to Celery, one task per SEND_CHUNK ids (each renders its chunk in bulk, then sends).
+    Stops at the first chunk the broker refuses: the rest stays pending for the dispatcher. Returns the
+    number of ids enqueued."""
+    from .tasks import send_notifications
+
+    enqueued = 0
+    for start in range(0, len(ids), SEND_CHUNK):
+        chunk = list(ids[start : start + SEND_CHUNK])
+        try:
+            send_notifications.delay(chunk)
+        except Exception as exc:  # kombu raises several types for an unreachable broker
+            logger.warning("Broker unavailable, %s notifications stay pending: %s", len(ids) - enqueued, exc)
+            break
+        enqueued += len(chunk)
+    return enqueued
+
+
+def notifications_send_many(*, ids: Sequence[int]) -> dict[str, int]:
+    """Render (in bulk) and send these notifications one by one, each at most once. A delivery failure is
+    recorded on its row (retried later by the dispatcher) and does not stop the others. Returns counts by
+    outcome."""
+    notifications_render(ids=ids)
+    outcomes: dict[str, int] = {}
+    for pk in ids:
+        try:
+            outcome = notification_send(notification_id=pk)
+        except DeliveryFailed:
+            outcome = "retry"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
 class DeliveryFailed(Exception):
     """The SMTP server refused or could not be reached; the task retries with backoff."""
 
@@ -223,6 +357,9 @@ def notification_send(*, notification_id: int, now: datetime | None = None, igno
             return notification.status
         if notification.scheduled_for > now and not ignore_schedule:
             return "not_due"
+        if not notification.rendered:
+            notifications_render(ids=[notification.pk])
+            notification.refresh_from_db(fields=["subject", "body_text", "body_html", "rendered"])
         message = EmailMultiAlternatives(
             subject=notification.subject,
             body=notification.body_text,

@@ -6,6 +6,7 @@ from .services import (
     DeliveryFailed,
     notification_send,
     notifications_dispatch,
+    notifications_send_many,
 )
 
 
@@ -26,6 +27,13 @@ from .services import (
 def send_notification(notification_id: int) -> str:
     """Deliver one outbox row (idempotent: the row is locked and skipped once sent)."""
     return notification_send(notification_id=notification_id)
+
+
+@shared_task(name="notifications.send_many", acks_late=True, ignore_result=True, soft_time_limit=600, time_limit=660)
+def send_notifications(notification_ids: list[int]) -> dict[str, int]:
+    """Render a chunk of outbox rows in bulk and deliver each (idempotent like send_notification; rows that fail
+    are retried by the dispatcher on their own schedule)."""
+    return notifications_send_many(ids=notification_ids)
 
 
 @shared_task(name="notifications.dispatch", ignore_result=True, soft_time_limit=120, time_limit=180)

@@ -4,14 +4,16 @@
 backorders.services.compliance.) Each email is written to the outbox in the caller's transaction.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 
 from django.utils import timezone
 
 from notifications.models import Notification, WebhookEndpoint
 from notifications.services import (
+    DeferredRow,
     NotificationSpec,
+    notification_create_deferred,
     notification_create_many,
     notification_rerender,
     notification_suppress,
@@ -66,27 +68,46 @@ def notify_backorder_created(*, order: SalesOrder) -> None:
 
 
 def notify_filled(*, backorder_ids: Iterable[int]) -> None:
-    """Good news, one email per filled line: it is allocated and will ship."""
+    """Good news, one email per filled line: it is allocated and will ship.
+
+    A fill can serve 100,000 lines at once, so the emails are stored unrendered in one statement (one read of
+    plain values first, no model instances) and rendered in bulk by the worker that sends them
+    (filled_contexts below)."""
     backorder_ids = list(backorder_ids)
+    if not backorder_ids:
+        return
     backorders_emit(event_type=Event.BACKORDER_FILLED, backorder_ids=backorder_ids)
-    filled = list(
-        Backorder.objects.filter(pk__in=backorder_ids).select_related(
-            "line__order__customer", "line__product", "product"
-        )
+    rows = (
+        Backorder.objects.filter(pk__any_of=backorder_ids)
+        .order_by("pk")
+        .values_list("pk", "line__order__customer_id", "line__order__customer__email", "line__order_id", "line_id")
     )
-    notification_create_many(
-        [
-            NotificationSpec(
-                kind=Kind.BACKORDER_FILLED,
-                customer=b.line.order.customer,
-                order=b.line.order,
-                line=b.line,
-                dedupe_key=f"backorder_filled:{b.pk}",
-                context={"status_url": status_url(b.line.order), "lines": [_line_row(b)]},
+    notification_create_deferred(
+        kind=Kind.BACKORDER_FILLED,
+        rows=[
+            DeferredRow(
+                customer_id=customer_id,
+                to_email=email,
+                order_id=order_id,
+                line_id=line_id,
+                dedupe_key=f"backorder_filled:{pk}",
             )
-            for b in filled
-        ]
+            for pk, customer_id, email, order_id, line_id in rows
+        ],
     )
+
+
+def filled_contexts(notifications: Sequence[Notification]) -> dict[int, dict[str, object]]:
+    """Template context of backorder_filled emails rendered later: the line as it is when rendered. One query."""
+    backorders = {
+        b.line_id: b
+        for b in Backorder.objects.filter(line_id__in=[n.line_id for n in notifications]).select_related(
+            "line", "product"
+        )
+    }
+    return {
+        n.pk: {"status_url": status_url(n.order), "lines": [_line_row(backorders[n.line_id])]} for n in notifications
+    }
 
 
 def _promised(backorder: Backorder) -> date | None:
