@@ -1,8 +1,7 @@
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Count, F, Q, QuerySet, Subquery, Sum, Window
-from django.db.models.expressions import RowRange
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from inventory.models import Product
@@ -35,21 +34,14 @@ class QueuedLine:
 def backorder_fill_candidates(*, product_id: int, strategy: FillStrategy, units: int) -> list[QueuedLine]:
     """The head of the queue that `units` reach: lines with fewer than `units` waiting ahead of them, in order.
 
-    One query however long the queue. Every waiting line holds at least one unit, so the head is among
-    the first `units` lines: those are taken in queue order first (LIMIT; under fifo straight from the
-    partial queue index), and only they get the running sum that cuts the head off where the units end.
+    One query however long the queue: every waiting line holds at least one unit, so the head is among the
+    first `units` lines in queue order — read with LIMIT (under fifo straight off the partial queue index,
+    stopping there), and cut in Python where the units run out.
     """
     if units <= 0:
         return []
-    queue = backorder_fill_queue(product_id=product_id, strategy=strategy)
-    first = queue.values("pk")[:units]
-    head = (
-        queue.filter(pk__in=Subquery(first))
-        .annotate(
-            running=Window(Sum("quantity"), order_by=strategy.queue_order(), frame=RowRange(start=None, end=0)),
-        )
-        .annotate(units_ahead=F("running") - F("quantity"))
-        .filter(units_ahead__lt=units)
+    rows = (
+        backorder_fill_queue(product_id=product_id, strategy=strategy)
         .order_by(*strategy.queue_order())
         .values_list(
             "pk",
@@ -59,9 +51,16 @@ def backorder_fill_candidates(*, product_id: int, strategy: FillStrategy, units:
             "quantity",
             "line__order__number",
             "line__order__customer__email",
-        )
+        )[:units]
     )
-    return [QueuedLine(*row) for row in head]
+    head: list[QueuedLine] = []
+    ahead = 0
+    for row in rows:
+        if ahead >= units:
+            break
+        head.append(QueuedLine(*row))
+        ahead += row[4]
+    return head
 
 
 def waiting_product_batches(*, max_products: int, max_lines: int) -> list[list[int]]:

@@ -127,7 +127,7 @@ def _fill_timers() -> Timers:
     timers = Timers()
     time_calls(timers, allocation, "notify_filled", "notify_filled (render + insert emails)")
     time_calls(timers, notifications, "render", "render (inside notify_filled)")
-    time_calls(timers, notifications, "enqueue_send", "enqueue on commit")
+    time_calls(timers, notifications, "enqueue_send_many", "enqueue on commit")
     time_calls(timers, allocation, "etas_recompute", "etas_recompute after fill")
     time_calls(timers, purchasing, "etas_recompute", "etas_recompute after receipt")
     return timers

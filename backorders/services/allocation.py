@@ -80,7 +80,7 @@ def _take_in_memory(levels: list[StockLevel], units: int) -> list[tuple[StockLev
     return plan
 
 
-def _write_takes(takes: list[_Take]) -> FillResult:
+def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResult:
     """Apply planned takes with a constant number of set-based statements: allocations (upsert, adding to
     a line's existing allocation), stock, lines, backorders (closed when nothing waits), order status."""
     takes = [t for t in takes if t.units > 0]
@@ -118,12 +118,15 @@ def _write_takes(takes: list[_Take]) -> FillResult:
         )
         for t in takes
     ]
-    etas_recompute(product_ids={t.line.product_id for t in takes})
+    if recompute_etas:
+        etas_recompute(product_ids={t.line.product_id for t in takes})
     notify_filled(backorder_ids=filled)
     return result
 
 
-def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy: FillStrategy) -> FillResult:
+def _fill_product_locked(
+    *, product_id: int, levels: list[StockLevel], strategy: FillStrategy, recompute_etas: bool
+) -> FillResult:
     available = sum(level.available for level in levels)
     if available <= 0:
         return FillResult()
@@ -131,17 +134,21 @@ def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy:
         _Take(line, _take_in_memory(levels, line.quantity))
         for line in backorder_fill_candidates(product_id=product_id, strategy=strategy, units=available)
     ]
-    return _write_takes(takes)
+    return _write_takes(takes, recompute_etas=recompute_etas)
 
 
 @transaction.atomic
-def backorders_fill(*, product_ids: Iterable[int], strategy: FillStrategy | None = None) -> FillResult:
+def backorders_fill(
+    *, product_ids: Iterable[int], strategy: FillStrategy | None = None, recompute_etas: bool = True
+) -> FillResult:
     """Serve each product's waiting lines from its available stock, in queue order; partial fills allowed.
 
     Queue order: pinned priority (higher first), then the fill strategy (fifo: placed time; tier:
     customer tier then placed time), then line id. Per product: one locked read of its stock rows, one
     ordered read of the head of its queue (only the lines the stock reaches), then bulk writes.
-    A ship_complete order keeps a partial fill and ships once complete.
+    A ship_complete order keeps a partial fill and ships once complete. The remaining lines' ETAs are
+    re-pegged unless `recompute_etas=False` (a caller that re-pegs these products itself right after, e.g. a
+    receipt, which also changed their supply).
     """
     strategy = strategy or fill_strategy()
     product_ids = sorted(set(product_ids))
@@ -151,7 +158,12 @@ def backorders_fill(*, product_ids: Iterable[int], strategy: FillStrategy | None
     result = FillResult()
     for product_id in product_ids:
         result.merge(
-            _fill_product_locked(product_id=product_id, levels=levels_by_product[product_id], strategy=strategy)
+            _fill_product_locked(
+                product_id=product_id,
+                levels=levels_by_product[product_id],
+                strategy=strategy,
+                recompute_etas=recompute_etas,
+            )
         )
     return result
 

@@ -278,8 +278,8 @@ def _receive(
     po.status = PurchaseOrder.Status.RECEIVED if fully else PurchaseOrder.Status.PARTIALLY_RECEIVED
     po.save(update_fields=["status"])
     product_ids = {line.product_id for line in receiving}
-    fill = backorders_fill(product_ids=product_ids)
-    etas_recompute(product_ids=product_ids)
+    fill = backorders_fill(product_ids=product_ids, recompute_etas=False)
+    etas_recompute(product_ids=product_ids)  # the queue and the supply both changed: one re-peg for both
     return ReceiveResult(
         purchase_order=po, received=received, fill=fill, still_waiting=_still_waiting(product_ids, preview_limit)
     )
