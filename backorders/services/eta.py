@@ -6,6 +6,7 @@ from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from inventory.dbutils import bulk_set
@@ -54,6 +55,78 @@ def etas_recompute(
         changes = _repeg_in_python(product_ids=product_ids, today=today, policy=policy, strategy=strategy)
     notify_eta_changes(changes=changes)
     return len(changes)
+
+
+@transaction.atomic
+def etas_peg_placed(*, order_id: int, as_of: date | None = None) -> int:
+    """ETAs for the lines an order just put in the queue; returns how many lines' ETAs were set or changed.
+
+    The common case — one new line of a product that joins the end of its queue — changes no one else's ETA
+    (every line ahead keeps its position and the supply is the same), so only that line is pegged: its
+    position is the queue's waiting units, the walk is backorders.pegging.peg over [units ahead, its own],
+    exactly what a full re-peg would give it. That costs a few indexed reads whatever the queue's length,
+    where a re-peg reads the whole queue. Anything else (a line that sorts ahead of waiting ones: a pinned
+    priority, a VIP under the tier strategy, a back-dated order; two new lines of one product) re-pegs the
+    product. No email or event comes of a brand-new line's first ETA (it is part of backorder_created), so
+    notify_eta_changes is not asked.
+    """
+    new_lines = list(
+        Backorder.objects.filter(line__order_id=order_id, status=Backorder.Status.WAITING).values_list(
+            "pk", "product_id", "quantity", "eta", "eta_source"
+        )
+    )
+    by_product: dict[int, list[tuple]] = {}
+    for row in new_lines:
+        by_product.setdefault(row[1], []).append(row)
+    if not by_product:
+        return 0
+    products_lock(product_ids=by_product)
+    today = as_of or timezone.localdate()
+    policy = BackorderPolicy.current()
+    strategy = fill_strategy(policy.fill_strategy)
+    repeg_ids: list[int] = []
+    tail_lines: dict[int, tuple] = {}
+    for product_id, rows in by_product.items():
+        last = backorder_fill_queue(product_id=product_id, strategy=strategy).reverse().values_list("pk", flat=True)
+        if len(rows) == 1 and last.first() == rows[0][0]:
+            tail_lines[product_id] = rows[0]
+        else:
+            repeg_ids.append(product_id)
+    changed = etas_recompute(product_ids=repeg_ids, as_of=today, strategy=strategy) if repeg_ids else 0
+    if not tail_lines:
+        return changed
+    products = Product.objects.select_related("supplier").in_bulk(list(tail_lines))
+    supply = open_supply(product_ids=list(tail_lines), as_of=today)
+    waiting = dict(
+        Backorder.objects.filter(product_id__in=list(tail_lines), status=Backorder.Status.WAITING)
+        .values("product_id")
+        .annotate(units=Sum("quantity"))
+        .values_list("product_id", "units")
+    )
+    updates: dict[int, dict[str, object]] = {}
+    changes: list[EtaChange] = []
+    for product_id, (pk, _, quantity, eta, source) in tail_lines.items():
+        product = products[product_id]
+        ahead = waiting[product_id] - quantity
+        new = peg(
+            [ahead, quantity] if ahead else [quantity],
+            supply.get(product_id, []),
+            lead_eta=lead_time_eta(product=product, as_of=today, handling_days=policy.handling_days),
+            handling_days=policy.handling_days,
+            restockable=not product.discontinued,
+        )[-1]
+        if (eta, source) == (new.eta, new.source):
+            continue
+        updates[pk] = {"eta": new.eta, "eta_source": new.source}
+        changes.append(
+            EtaChange(
+                backorder_id=pk, old_eta=eta, new_eta=new.eta, old_source=source, new_source=new.source,
+                reason=_reason(new),
+            )
+        )  # fmt: skip
+    bulk_set(Backorder, updates)
+    EtaChange.objects.bulk_create(changes)
+    return changed + len(changes)
 
 
 def _repeg_in_python(

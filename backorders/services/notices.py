@@ -21,7 +21,7 @@ from notifications.services import (
 from notifications.webhooks import webhook_endpoints_for
 from orders.models import SalesOrder
 
-from ..models import Backorder, BackorderPolicy, ComplianceClock, EtaChange
+from ..models import Backorder, BackorderPolicy, EtaChange
 from ..status_links import status_url
 from .events import backorders_emit
 
@@ -110,13 +110,6 @@ def filled_contexts(notifications: Sequence[Notification]) -> dict[int, dict[str
     }
 
 
-def _promised(backorder: Backorder) -> date | None:
-    clock: ComplianceClock | None = getattr(backorder.line, "compliance", None)
-    if clock is not None:
-        return clock.revised_date or clock.ship_by
-    return backorder.line.order.ship_by
-
-
 def _emit_eta_changed(changes: list[EtaChange]) -> None:
     """One backorder.eta_changed event per backorder whose ETA changed (from its first previous value in
     `changes` to what it is now), except the first ETA computed while its order is being placed: that one is
@@ -172,32 +165,51 @@ def notify_eta_changes(*, changes: Iterable[EtaChange], now=None) -> None:
     policy = BackorderPolicy.current()
     quiet_until = now + timedelta(minutes=policy.eta_quiet_minutes)
     today = timezone.localdate(now)
-    backorders = Backorder.objects.filter(pk__in=list(latest), status=Backorder.Status.WAITING).select_related(
-        "line__order__customer", "line__compliance", "product"
-    )
-    keys = {b.pk: f"eta_changed:{b.line_id}:{today.isoformat()}" for b in backorders}
-    existing = {n.dedupe_key: n for n in Notification.objects.filter(dedupe_key__in=keys.values())}
-    new_specs = []
-    for backorder in backorders:
-        change = latest[backorder.pk]
-        pending = existing.get(keys[backorder.pk])
+    # Decide from plain values first (a nightly re-peg changes every lead-time ETA by a day: most changes are
+    # below the threshold and need nothing); model instances only for the lines that get or change an email.
+    facts = (
+        Backorder.objects.filter(pk__any_of=list(latest), status=Backorder.Status.WAITING)
+        .order_by("pk")
+        .values_list(
+            "pk", "line_id", "eta", "line__compliance__id", "line__compliance__revised_date",
+            "line__compliance__ship_by", "line__order__ship_by",
+        )
+    )  # fmt: skip
+    keys: dict[int, str] = {}
+    decided: dict[int, tuple[date | None, date | None]] = {}  # backorder -> (its ETA now, the date promised)
+    for pk, line_id, new, clock_id, revised, clock_ship_by, order_ship_by in facts:
+        keys[pk] = f"eta_changed:{line_id}:{today.isoformat()}"
+        promised = (revised or clock_ship_by) if clock_id is not None else order_ship_by
+        decided[pk] = (new, promised)
+    existing = {n.dedupe_key: n for n in Notification.objects.filter(dedupe_key__any_of=list(keys.values()))}
+    wanted: dict[int, tuple[date, bool, Notification | None]] = {}
+    for pk, (new, promised) in decided.items():
+        change = latest[pk]
+        pending = existing.get(keys[pk])
         if pending is not None and pending.status not in (Notification.Status.PENDING, Notification.Status.SUPPRESSED):
             continue  # one a day per line: today's was already sent
         previous = date.fromisoformat(pending.data["previous_eta"]) if pending else change.old_eta
         if previous is None:
             continue
-        new = backorder.eta
-        promised = _promised(backorder)
         significant = (
             new is None
             or abs((new - previous).days) >= policy.eta_change_threshold_days
             or (promised is not None and new > promised >= previous)
         )
+        if significant or pending is not None:
+            wanted[pk] = (previous, significant, pending)
+    if not wanted:
+        return
+    backorders = Backorder.objects.filter(pk__any_of=list(wanted)).select_related("line__order__customer", "product")
+    new_specs = []
+    for backorder in backorders:
+        change = latest[backorder.pk]
+        previous, significant, pending = wanted[backorder.pk]
         context = {
             "status_url": status_url(backorder.line.order),
             "lines": [_line_row(backorder)],
             "previous_eta": previous,
-            "new_eta": new,
+            "new_eta": backorder.eta,
             "reason": change.reason,
         }
         data = {"previous_eta": previous.isoformat()}
@@ -206,7 +218,7 @@ def notify_eta_changes(*, changes: Iterable[EtaChange], now=None) -> None:
                 notification_rerender(notification=pending, context=context, scheduled_for=quiet_until, data=data)
             else:
                 notification_suppress(notification=pending, reason="ETA moved back within the quiet period")
-        elif significant:
+        else:
             new_specs.append(
                 NotificationSpec(
                     kind=Kind.ETA_CHANGED,

@@ -20,7 +20,7 @@ from orders.services import status_for
 
 from ..exceptions import DuplicateOrderNumber
 from ..models import Backorder
-from .eta import etas_recompute
+from .eta import etas_peg_placed
 from .lines import acting, products_for_lines
 from .notices import notify_backorder_created
 
@@ -260,7 +260,7 @@ def order_place(
         _write_lines(order, plans)
         _take_stock(plans)
     if any(p.backordered for p in plans):
-        etas_recompute(product_ids={p.product.pk for p in plans if p.backordered})
+        etas_peg_placed(order_id=order.pk)
         notify_backorder_created(order=order)
     status = _order_status(plans)
     if status != order.status:
