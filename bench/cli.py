@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.scenarios.remove("http")
     if args.orders is None:
         args.orders = 10_000 if args.scale >= 100_000 else max(100, min(2_000, args.scale // 5))
+    if args.orders < args.cold_skus * 10:  # each cold SKU needs ~10 orders for the 90% allocated / 10% backordered mix
+        args.cold_skus = max(10, args.orders // 10)
     if args.csv_rows is None:
         args.csv_rows = 100_000 if args.scale >= 100_000 else max(100, args.scale // 10)
     return args

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -135,6 +135,44 @@ def _confirm(plans: list[_LinePlan], product_ids: list[int]) -> bool:
     return True
 
 
+# The common order — one line, allocated whole from one stock row — in one statement: the guarded UPDATE takes
+# the row lock, and only if it succeeded are the line and its allocation inserted (from its RETURNING). The row
+# is held from this statement to the commit. On a stale plan nothing is written, but an UPDATE that waited for a
+# concurrent one and then failed its re-check still holds that row's lock, which would invert the lock order
+# (products before stock rows) on the way to the locked retry: so a savepoint comes first and a failure rolls
+# back to it (which releases the lock). A success leaves the savepoint open; it ends with the transaction.
+_ONE_ROW_TAKE = """
+WITH take AS (
+    UPDATE inventory_stocklevel SET allocated = allocated + %(units)s
+    WHERE id = %(level)s AND allocated <= on_hand - %(units)s
+    RETURNING id
+), line AS (
+    INSERT INTO orders_orderline (order_id, product_id, quantity, allocated, shipped, backordered, cancelled)
+    SELECT %(order)s, %(product)s, %(units)s, %(units)s, 0, 0, 0 FROM take
+    RETURNING id
+)
+INSERT INTO orders_allocation (line_id, stock_level_id, quantity)
+SELECT line.id, %(level)s, %(units)s FROM line
+RETURNING line_id
+"""
+
+
+def _take_one_row(order: SalesOrder, plans: list[_LinePlan]) -> bool | None:
+    """On PostgreSQL, place a one-line order allocated whole from one stock row in one statement: True if it
+    stuck, False if a concurrent order overtook the plan (nothing written). None: not such an order."""
+    if connection.vendor != "postgresql" or len(plans) != 1 or len(plans[0].takes) != 1 or plans[0].backordered:
+        return None
+    [(level, units)] = plans[0].takes
+    params = {"units": units, "level": level.pk, "order": order.pk, "product": plans[0].product.pk}
+    with connection.cursor() as cursor:
+        cursor.execute("SAVEPOINT backorders_one_row_take")
+        cursor.execute(_ONE_ROW_TAKE, params)
+        if cursor.fetchone() is not None:
+            return True
+        cursor.execute("ROLLBACK TO SAVEPOINT backorders_one_row_take")
+        return False
+
+
 def _take_stock(plans: list[_LinePlan]) -> None:
     deltas: dict[int, dict[str, int]] = defaultdict(lambda: {"allocated": 0})
     for plan in plans:
@@ -151,17 +189,39 @@ def _order_status(plans: list[_LinePlan]) -> str:
     )
 
 
+# A new customer is inserted and an existing one read in one statement: the INSERT's RETURNING gives the new row,
+# the SELECT (same snapshot, so it cannot see that row) the existing one.
+_CUSTOMER_UPSERT = """
+WITH new AS (
+    INSERT INTO orders_customer (email, name, tier, created_at) VALUES (%(email)s, %(name)s, %(tier)s, %(now)s)
+    ON CONFLICT (email) DO NOTHING
+    RETURNING id, email, name, tier, created_at
+)
+SELECT id, email, name, tier, created_at FROM new
+UNION ALL
+SELECT id, email, name, tier, created_at FROM orders_customer WHERE email = %(email)s
+LIMIT 1
+"""
+
+
 def _customer_upsert(request: CustomerRequest) -> Customer:
-    """The customer with this email (created if new; a given tier is applied). A returning customer costs one
-    read; a new one one INSERT that tolerates a concurrent twin (ON CONFLICT DO NOTHING, then read)."""
+    """The customer with this email (created if new; a given tier is applied). One statement on PostgreSQL
+    whether new or returning; elsewhere a read, and an INSERT that tolerates a concurrent twin."""
     email = request.email.strip().lower()
-    customer = Customer.objects.filter(email=email).first()
+    name = request.name.strip() or email
+    customer = None
+    if connection.vendor == "postgresql":
+        params = {"email": email, "name": name, "tier": request.tier or Customer.Tier.STANDARD, "now": timezone.now()}
+        customer = next(iter(Customer.objects.raw(_CUSTOMER_UPSERT, params)), None)
+        # None: a concurrent order inserted this email after the statement's snapshot; it is committed now.
+    else:
+        customer = Customer.objects.filter(email=email).first()
+        if customer is None:
+            customer = Customer(email=email, name=name, tier=request.tier or Customer.Tier.STANDARD)
+            if insert_unless_conflict(customer, conflict_fields=["email"]):
+                return customer
+            customer = None
     if customer is None:
-        customer = Customer(
-            email=email, name=request.name.strip() or email, tier=request.tier or Customer.Tier.STANDARD
-        )
-        if insert_unless_conflict(customer, conflict_fields=["email"]):
-            return customer
         customer = Customer.objects.get(email=email)
     if request.tier and customer.tier != request.tier:
         customer.tier = request.tier
@@ -215,10 +275,11 @@ def order_place(
     every short SKU, and nothing is written.
 
     Lock window: the plan is made from an unlocked read and everything is written first; the stock
-    rows are locked only at the end (see _confirm: one guarded UPDATE for a one-row plan, else pk-order
-    locks and a check), so a hot SKU's row is held from that UPDATE to the commit. If a concurrent order
-    overtook the plan, the writes are rolled back to a savepoint and redone from a locked read. Queries
-    do not grow with the number of warehouses.
+    rows are locked only at the end (_take_one_row: the usual one-line order from one stock row is one
+    statement, guarded UPDATE first; _confirm: pk-order locks and a check otherwise), so a hot SKU's row is
+    held from that UPDATE to the commit. If a concurrent order overtook the plan, nothing of it stays (the
+    one statement writes nothing, the general path rolls back to a savepoint) and the lines are redone from
+    a locked read. Queries do not grow with the number of warehouses.
     """
     products = products_for_lines(lines, what="order")
     placed_at = placed_at or timezone.now()
@@ -244,14 +305,16 @@ def order_place(
 
     placed = False
     if not _shortages(plans):
-        try:
-            with transaction.atomic():
-                _write_lines(order, plans)
-                if not _confirm(plans, product_ids):
-                    raise _StalePlan
-                placed = True
-        except _StalePlan:
-            pass
+        placed = _take_one_row(order, plans)
+        if placed is None:  # the general case: write, then confirm under lock; a stale plan rolls back to here
+            try:
+                with transaction.atomic():
+                    _write_lines(order, plans)
+                    if not _confirm(plans, product_ids):
+                        raise _StalePlan
+                    placed = True
+            except _StalePlan:
+                placed = False
     if not placed:
         plans = _plan(lines, products, stock_levels_lock(product_ids=product_ids))
         shortages = _shortages(plans)
