@@ -39,6 +39,16 @@ def stock_levels_for(*, product_ids: Iterable[int]) -> list[StockLevel]:
     )
 
 
+def stock_levels_for_skus(*, skus: Iterable[str]) -> list[StockLevel]:
+    """Unlocked read of the stock rows of active warehouses by SKU, with product and warehouse (planning an
+    order in one query; products without such rows are not in it)."""
+    return list(
+        StockLevel.objects.filter(product__sku__in=set(skus), warehouse__active=True)
+        .select_related("product", "warehouse")
+        .order_by("pk")
+    )
+
+
 def allocation_order(levels: Iterable[StockLevel]) -> list[StockLevel]:
     """Warehouses in the order stock is taken from them: priority (lower first), then most available."""
     return sorted(levels, key=lambda level: (level.warehouse.priority, -level.available, level.pk))

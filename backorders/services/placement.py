@@ -14,7 +14,7 @@ from django.utils import timezone
 from inventory.dbutils import bulk_add, insert_unless_conflict
 from inventory.exceptions import InsufficientStock, InvalidInput, Shortage
 from inventory.models import Product, StockLevel
-from inventory.selectors import plan_take, stock_levels_for, stock_levels_lock
+from inventory.selectors import plan_take, stock_levels_for_skus, stock_levels_lock
 from orders.models import Allocation, Customer, OrderLine, SalesOrder
 from orders.services import status_for
 
@@ -281,14 +281,15 @@ def order_place(
     one statement writes nothing, the general path rolls back to a savepoint) and the lines are redone from
     a locked read. Queries do not grow with the number of warehouses.
     """
-    products = products_for_lines(lines, what="order")
+    levels = stock_levels_for_skus(skus=[line.sku for line in lines])
+    products = products_for_lines(lines, what="order", known={level.product.sku: level.product for level in levels})
     placed_at = placed_at or timezone.now()
     if ship_by is not None and ship_by < timezone.localdate(placed_at):
         raise InvalidInput(
             "The promised ship-by date is before the order date.", fields={"ship_by": ["Must not be in the past."]}
         )
     product_ids = [p.pk for p in products.values()]
-    plans = _plan(lines, products, stock_levels_for(product_ids=product_ids))
+    plans = _plan(lines, products, levels)
     order = SalesOrder(
         number=number or new_order_number(),
         customer=_customer_upsert(customer),
