@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 import holidays
+from django.db.models import F, Q
 
 from orders.models import SalesOrder
 
@@ -62,6 +63,13 @@ class ComplianceProfile:
         raise NotImplementedError
 
     def decide(self, clock: ComplianceClock, *, eta: date | None, today: date) -> Decision:
+        raise NotImplementedError
+
+    def due_filter(self, today: date) -> Q:
+        """A filter on ComplianceClock (the line's ETA as `line__backorder__eta`) that matches at least every
+        clock for which `decide` returns something other than nothing today: the scan runs `decide` only on
+        those, so a day on which nothing is due costs one pass in the database. It may match more (the
+        exact answer is `decide`'s), never fewer."""
         raise NotImplementedError
 
     def refund_due(self, order: SalesOrder, cancelled_on: date) -> date:
@@ -134,6 +142,28 @@ class UsFtcProfile(ComplianceProfile):
             return Decision("cancel", reason=f"the revised date {R:%Y-%m-%d} passed without a renewed notice")
         return NOTHING  # on R itself it may still ship today
 
+    def due_filter(self, today: date) -> Q:
+        # decide's branches, each widened only where the exact test needs Python.
+        lead = today + timedelta(days=self.policy.notice_lead_days)
+        deadline_passed = Q(consent_deadline__lt=today) & ~Q(consent=Consent.EXPRESS)
+        first_notice_or_cancel = Q(notices_sent=0) & (
+            Q(ship_by__lt=today)
+            | Q(ship_by__lte=lead)
+            | Q(line__backorder__eta__isnull=True)
+            | Q(line__backorder__eta__gt=F("ship_by"))
+        )
+        renewed_or_cancel = (
+            Q(notices_sent__gt=0, indefinite_consent=False, revised_date__isnull=False)
+            & (Q(consent_deadline__isnull=True) | Q(consent=Consent.EXPRESS))
+            & (
+                Q(line__backorder__eta__isnull=True)
+                | Q(line__backorder__eta__gt=F("revised_date"))
+                | Q(revised_date__lte=lead)
+            )
+            & (Q(revised_date__lt=today) | Q(revised_date__gt=today))
+        )
+        return deadline_passed | first_notice_or_cancel | renewed_or_cancel
+
 
 class EuCrdProfile(ComplianceProfile):
     """CRD art. 18 / CRA s.28: deliver within 30 days unless agreed; if missed, propose an additional period
@@ -167,9 +197,29 @@ class EuCrdProfile(ComplianceProfile):
             return Decision("period_expired", reason="the additional period passed without delivery")
         return NOTHING
 
+    def due_filter(self, today: date) -> Q:
+        lead = today + timedelta(days=self.policy.notice_lead_days)
+        transit = timedelta(days=self.policy.eu_transit_days)
+        first_notice = Q(notices_sent=0) & (
+            Q(ship_by__lte=lead)
+            | Q(line__backorder__eta__isnull=True)
+            | Q(line__backorder__eta__gt=F("ship_by") - transit)  # delivery = ETA + transit after the deadline
+        )
+        period_expired = Q(notices_sent__gt=0, revised_date__lt=today) & ~Q(consent=Consent.DECLINED)
+        return first_notice | period_expired
+
 
 PROFILES: dict[str, type[ComplianceProfile]] = {p.code: p for p in (UsFtcProfile, EuCrdProfile)}
 
 
 def compliance_profile(policy: BackorderPolicy, code: str | None = None) -> ComplianceProfile:
     return PROFILES[code or policy.compliance_profile](policy)
+
+
+def clocks_due_filter(policy: BackorderPolicy, today: date) -> Q:
+    """Every profile's due_filter, each on the clocks that follow it (a clock keeps the profile it started with).
+    A clock of a profile no longer known is matched too, so `decide` fails on it loudly as before."""
+    due = ~Q(profile__in=list(PROFILES))
+    for code, profile in PROFILES.items():
+        due |= Q(profile=code) & profile(policy).due_filter(today)
+    return due

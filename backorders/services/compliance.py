@@ -5,23 +5,29 @@ Everything the scan decides is keyed: a ComplianceEvent and a Notification per d
 unique dedupe key, so a second run for the same day records and sends nothing new.
 """
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import CharField, Exists, OuterRef, Q, Value
-from django.db.models.functions import Cast, Concat
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models import CharField, Exists, Func, IntegerField, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
 
+from inventory.dbutils import insert_unless_conflict  # importing it also registers the any_of lookup
+from inventory.models import Product
 from inventory.selectors import products_with_stock, stock_levels_lock
 from notifications.models import Notification
-from notifications.services import notification_create
+from notifications.services import NotificationSpec, notification_create, notification_create_many
 from orders.models import OrderLine, SalesOrder, ShipmentLine
 from orders.selectors import order_lines_lock
 
-from ..compliance import ComplianceProfile, Decision, compliance_profile
+from ..compliance import ComplianceProfile, Decision, clocks_due_filter, compliance_profile
 from ..models import Backorder, BackorderPolicy, ComplianceClock, ComplianceEvent
 from ..status_links import status_url
 from .cancellation import order_cancel
@@ -86,6 +92,31 @@ def line_context(line: OrderLine) -> dict[str, object]:
     }
 
 
+def notice_spec(
+    *,
+    kind: str,
+    line: OrderLine | None,
+    order: SalesOrder,
+    key: str,
+    lines: list[OrderLine] | None = None,
+    scheduled_for=None,
+    **context: object,
+) -> NotificationSpec:
+    """A customer notification for an order (and line) with the standard context, for notification_create_many."""
+    lines = (
+        lines if lines is not None else ([line] if line is not None else list(order.lines.select_related("product")))
+    )
+    return NotificationSpec(
+        kind=kind,
+        customer=order.customer,
+        order=order,
+        line=line,
+        dedupe_key=key,
+        scheduled_for=scheduled_for,
+        context={"status_url": status_url(order), "lines": [line_context(x) for x in lines], **context},
+    )
+
+
 def notify(
     *,
     kind: str,
@@ -97,24 +128,26 @@ def notify(
     **context: object,
 ) -> Notification | None:
     """Create a customer notification for an order (and line) with the standard context."""
-    lines = (
-        lines if lines is not None else ([line] if line is not None else list(order.lines.select_related("product")))
-    )
+    spec = notice_spec(kind=kind, line=line, order=order, key=key, lines=lines, scheduled_for=scheduled_for, **context)
     return notification_create(
-        kind=kind,
-        customer=order.customer,
-        order=order,
-        line=line,
-        dedupe_key=key,
-        scheduled_for=scheduled_for,
-        context={"status_url": status_url(order), "lines": [line_context(x) for x in lines], **context},
+        kind=spec.kind,
+        customer=spec.customer,
+        order=spec.order,
+        line=spec.line,
+        dedupe_key=spec.dedupe_key,
+        scheduled_for=spec.scheduled_for,
+        context=spec.context,
     )
+
+
+def _is_exempt(line: OrderLine, profile: ComplianceProfile) -> bool:
+    return profile.code == "us_ftc" and (line.order.cash_on_delivery or line.product.ftc_exempt)
 
 
 def clock_start(*, line: OrderLine, profile: ComplianceProfile, today: date) -> ComplianceClock:
     """The line's clock, started if it has none (T from the order; exempt lines are recorded as such)."""
     order = line.order
-    exempt = profile.code == "us_ftc" and (order.cash_on_delivery or line.product.ftc_exempt)
+    exempt = _is_exempt(line, profile)
     clock, created = ComplianceClock.objects.get_or_create(
         line=line,
         defaults={
@@ -212,7 +245,7 @@ def _apply(
             key=f"cancellation_offer:{line.pk}:period",
             days_waiting=(today - line.order.placed_at.date()).days,
             substitutes=_substitutes(line),
-            coupon_code=BackorderPolicy.current().coupon_code,
+            coupon_code=profile.policy.coupon_code,
             profile=profile.code,
             period_expired=True,
         )
@@ -273,14 +306,148 @@ def _substitutes(line: OrderLine) -> list[dict[str, str]]:
     return [{"sku": p.sku, "name": p.name} for p in subs]
 
 
-def _batches(qs, batch_size: int) -> Iterable[list]:
-    last = 0
+def _substitutes_for(product_ids: Iterable[int]) -> dict[int, list[dict[str, str]]]:
+    """`_substitutes` for many products in one query: {product id: up to 5 in-stock substitutes, by SKU}."""
+    found: dict[int, list[dict[str, str]]] = defaultdict(list)
+    rows = (
+        products_with_stock(Product.objects.filter(substitute_for__in=set(product_ids)))
+        .filter(total_available__gt=0)
+        .annotate(substitute_for_id=models.F("substitute_for__id"))
+        .order_by("substitute_for_id", "sku")
+        .values_list("substitute_for_id", "sku", "name")
+    )
+    for product_id, sku, name in rows:
+        if len(found[product_id]) < 5:
+            found[product_id].append({"sku": sku, "name": name})
+    return found
+
+
+@contextmanager
+def _pk_batches(qs: QuerySet, batch_size: int) -> Iterator[Iterator[list[int]]]:
+    """The pks `qs` selects, in pk order, `batch_size` at a time, from one pass of the database.
+
+    On PostgreSQL the selection runs once, as `CREATE TEMPORARY TABLE … AS`: planned for the whole result
+    (hash joins, one pass over each table, parallel workers where the server has them; a cursor over the
+    selection itself would get neither), its ids wait on the server, and a WITH HOLD cursor over them brings
+    one batch per FETCH, so memory here stays flat. Writes between fetches commit in their own transactions.
+    Elsewhere: keyset pages (pk > last).
+    """
+    ids = qs.order_by().values_list("pk", flat=True)
+    if connection.vendor != "postgresql":
+        yield _keyset_pages(ids, batch_size)
+        return
+    sql, params = ids.query.sql_with_params()
+    name = f"scan_{uuid.uuid4().hex}"
+    with connection.cursor() as cursor:
+        with transaction.atomic():
+            cursor.execute(f"CREATE TEMPORARY TABLE {name}_ids AS {sql}", params)
+            cursor.execute(f"DECLARE {name} NO SCROLL CURSOR WITH HOLD FOR SELECT * FROM {name}_ids ORDER BY 1")
+        try:
+            yield _fetch_pages(cursor, name, batch_size)
+        finally:
+            # If the transaction they were made in failed, the cursor and the table went with it.
+            with contextlib.suppress(DatabaseError), transaction.atomic():
+                cursor.execute(f"CLOSE {name}")
+                cursor.execute(f"DROP TABLE {name}_ids")
+
+
+def _fetch_pages(cursor, name: str, batch_size: int) -> Iterator[list[int]]:
     while True:
-        chunk = list(qs.filter(pk__gt=last).order_by("pk")[:batch_size])
+        cursor.execute(f"FETCH FORWARD {int(batch_size)} FROM {name}")
+        rows = cursor.fetchall()
+        if not rows:
+            return
+        yield [row[0] for row in rows]
+
+
+def _keyset_pages(ids: QuerySet, batch_size: int) -> Iterator[list[int]]:
+    last = None
+    while True:
+        page = ids if last is None else ids.filter(pk__gt=last)
+        chunk = list(page.order_by("pk")[:batch_size])
         if not chunk:
             return
         yield chunk
-        last = chunk[-1].pk
+        last = chunk[-1]
+
+
+def _insert_new_clocks(clocks: list[ComplianceClock]) -> set[int]:
+    """INSERT the clocks, skipping lines that have one already; the line ids of those inserted.
+
+    On PostgreSQL one `INSERT … SELECT FROM unnest(…) ON CONFLICT (line_id) DO NOTHING RETURNING line_id`: a
+    concurrent clock_start for the same line wins quietly and is not counted or recorded twice here.
+    """
+    if not clocks:
+        return set()
+    if connection.vendor != "postgresql":
+        return {clock.line_id for clock in clocks if insert_unless_conflict(clock, conflict_fields=["line"])}
+    meta = ComplianceClock._meta
+    columns = [f for f in meta.concrete_fields if not f.primary_key]
+    arrays = [[f.get_db_prep_save(f.pre_save(clock, True), connection) for clock in clocks] for f in columns]
+    names = ", ".join(f'"{f.column}"' for f in columns)
+    casts = ", ".join(f"%s::{f.db_type(connection).split('(')[0]}[]" for f in columns)
+    line = meta.get_field("line").column
+    sql = (
+        f'INSERT INTO "{meta.db_table}" ({names}) SELECT * FROM unnest({casts}) '
+        f'ON CONFLICT ("{line}") DO NOTHING RETURNING "{line}"'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _details(**details: object) -> dict[str, object]:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in details.items()}
+
+
+@transaction.atomic
+def clocks_start(*, line_ids: list[int], profile: ComplianceProfile, today: date) -> int:
+    """clock_start for many lines in a constant number of queries: one read of the lines with their orders and
+    products, one INSERT of the clocks, one of their 'clock started' events. Lines that have a clock already
+    (or no longer wait) are left alone. Returns how many clocks were started."""
+    lines = list(
+        OrderLine.objects.filter(pk__any_of=line_ids, backordered__gt=0, compliance__isnull=True)
+        .select_related("order", "product")
+        .only(
+            "id",
+            "order__ship_by",
+            "order__placed_at",
+            "order__credit_applied",
+            "order__cash_on_delivery",
+            "product__ftc_exempt",
+        )
+        .order_by("pk")
+    )
+    clocks = []
+    for line in lines:
+        exempt = _is_exempt(line, profile)
+        clocks.append(
+            ComplianceClock(
+                line_id=line.pk,
+                profile=profile.code,
+                ship_by=profile.ship_by(line.order),
+                state=ComplianceClock.State.EXEMPT if exempt else ComplianceClock.State.OPEN,
+            )
+        )
+    started = _insert_new_clocks(clocks)
+    ComplianceEvent.objects.bulk_create(
+        [
+            ComplianceEvent(
+                line_id=clock.line_id,
+                kind=Event.CLOCK_STARTED,
+                on=today,
+                channel=ComplianceEvent.Channel.SYSTEM,
+                dedupe_key=f"clock:{clock.line_id}",
+                details=_details(
+                    ship_by=clock.ship_by, profile=profile.code, exempt=clock.state == ComplianceClock.State.EXEMPT
+                ),
+            )
+            for clock in clocks
+            if clock.line_id in started
+        ],
+        ignore_conflicts=True,
+    )
+    return len(started)
 
 
 def backorders_scan(
@@ -288,13 +455,16 @@ def backorders_scan(
 ) -> ScanResult:
     """Decide every due notice and deadline for all open lines as of `as_of` (default today).
 
-    1. Start a clock for every waiting line that has none (T from the order and the profile).
+    1. Start a clock for every waiting line that has none (T from the order and the profile), a batch at a time.
     2. Close clocks whose line has nothing left to ship.
-    3. For each open clock with units waiting, ask the profile what is due and do it: a delay notice,
-       a renewed notice, a deemed cancellation (with refund due date), or the end of an additional period.
-    4. Cancellation offers (waited >= policy days, or no ETA) and periodic status updates.
-    Idempotent: decisions are keyed, so a second run for the same day changes nothing. Works in bounded
-    batches, one transaction each.
+    3. For each open clock with units waiting for which something may be due (the profiles' due_filter, one
+       pass in the database), ask the profile what is due and do it: a delay notice, a renewed notice, a
+       deemed cancellation (with refund due date), or the end of an additional period.
+    4. Cancellation offers (waited >= policy days, or no ETA) and periodic status updates, selected in the
+       database (no such notification yet) and written a batch at a time.
+    Idempotent: decisions are keyed, so a second run for the same day changes nothing. Each selection is one
+    pass; the rows it yields are handled in bounded batches, one transaction each, at a constant number of
+    queries per batch (but for the due clocks, which write per clock).
     """
     today = as_of or timezone.localdate()
     policy = BackorderPolicy.current()
@@ -302,35 +472,40 @@ def backorders_scan(
     result = ScanResult()
     say = progress or (lambda _msg: None)
 
-    unclocked = OrderLine.objects.filter(backordered__gt=0, compliance__isnull=True).select_related("order", "product")
-    for chunk in _batches(unclocked, batch_size):
-        with transaction.atomic():
-            for line in chunk:
-                clock_start(line=line, profile=profile, today=today)
-        result.clocks_started += len(chunk)
-    say(f"clocks started: {result.clocks_started}")
+    unclocked = OrderLine.objects.filter(backordered__gt=0, compliance__isnull=True)
+    with _pk_batches(unclocked, batch_size) as batches:
+        for line_ids in batches:
+            result.clocks_started += clocks_start(line_ids=line_ids, profile=profile, today=today)
+            say(f"clocks started: {result.clocks_started}")
 
     _record_shipments(today=today, batch_size=batch_size)
     result.clocks_closed = ComplianceClock.objects.filter(
         state=ComplianceClock.State.OPEN, line__backordered=0, line__allocated=0
     ).update(state=ComplianceClock.State.SHIPPED)
 
-    open_clocks = ComplianceClock.objects.filter(
-        state=ComplianceClock.State.OPEN, line__backordered__gt=0
-    ).select_related("line__order__customer", "line__product", "line__backorder")
+    open_clocks = ComplianceClock.objects.filter(state=ComplianceClock.State.OPEN, line__backordered__gt=0)
+    due = open_clocks.filter(clocks_due_filter(policy, today))
+    profiles: dict[str, ComplianceProfile] = {}
     seen = 0
-    for chunk in _batches(open_clocks, batch_size):
-        for clock in chunk:
-            backorder = getattr(clock.line, "backorder", None)
-            eta = backorder.eta if backorder is not None else None
-            decision = compliance_profile(policy, clock.profile).decide(clock, eta=eta, today=today)
-            if decision.action != "none":
-                with transaction.atomic():
-                    _apply(decision, clock, compliance_profile(policy, clock.profile), today, result)
-        seen += len(chunk)
-        say(f"clocks checked: {seen}")
+    with _pk_batches(due, batch_size) as batches:
+        for clock_ids in batches:
+            chunk = open_clocks.filter(pk__any_of=clock_ids).select_related(
+                "line__order__customer", "line__product", "line__backorder"
+            )
+            for clock in chunk.order_by("pk"):
+                if clock.profile not in profiles:
+                    profiles[clock.profile] = compliance_profile(policy, clock.profile)
+                backorder = getattr(clock.line, "backorder", None)
+                eta = backorder.eta if backorder is not None else None
+                decision = profiles[clock.profile].decide(clock, eta=eta, today=today)
+                if decision.action != "none":
+                    with transaction.atomic():
+                        _apply(decision, clock, profiles[clock.profile], today, result)
+            seen += len(clock_ids)
+            say(f"clocks checked: {seen}")
+    say(f"clocks with something due checked: {seen}")
 
-    _offers_and_updates(policy=policy, today=today, batch_size=batch_size, result=result)
+    _offers_and_updates(policy=policy, today=today, batch_size=batch_size, result=result, say=say)
     say(str(result))
     return result
 
@@ -338,72 +513,121 @@ def backorders_scan(
 def _record_shipments(*, today: date, batch_size: int) -> None:
     """Put every shipment of a clocked line on its timeline (once each), dated the day it was handed over."""
     recorded = ComplianceEvent.objects.filter(dedupe_key=Concat(Value("shipped:"), Cast(OuterRef("pk"), CharField())))
-    shipments = (
-        ShipmentLine.objects.filter(line__compliance__isnull=False, shipment__shipped_at__date__lte=today)
-        .exclude(Exists(recorded))
-        .select_related("shipment", "line")
-    )
-    for chunk in _batches(shipments, batch_size):
-        with transaction.atomic():
-            for shipped in chunk:
-                record_event(
-                    line=shipped.line,
-                    kind=Event.SHIPPED,
-                    on=timezone.localdate(shipped.shipment.shipped_at),
-                    key=f"shipped:{shipped.pk}",
-                    units=shipped.quantity,
-                    shipment=shipped.shipment_id,
-                )
+    shipments = ShipmentLine.objects.filter(
+        line__compliance__isnull=False, shipment__shipped_at__date__lte=today
+    ).exclude(Exists(recorded))
+    with _pk_batches(shipments, batch_size) as batches:
+        for shipment_ids in batches:
+            chunk = ShipmentLine.objects.filter(pk__any_of=shipment_ids).select_related("shipment").order_by("pk")
+            ComplianceEvent.objects.bulk_create(
+                [
+                    ComplianceEvent(
+                        line_id=shipped.line_id,
+                        kind=Event.SHIPPED,
+                        on=timezone.localdate(shipped.shipment.shipped_at),
+                        channel=ComplianceEvent.Channel.SYSTEM,
+                        dedupe_key=f"shipped:{shipped.pk}",
+                        details=_details(units=shipped.quantity, shipment=shipped.shipment_id),
+                    )
+                    for shipped in chunk
+                ],
+                ignore_conflicts=True,
+            )
 
 
-def _offers_and_updates(*, policy: BackorderPolicy, today: date, batch_size: int, result: ScanResult) -> None:
+class _DaysSince(Func):
+    """(day - date_expression) in whole days, as an integer."""
+
+    output_field = IntegerField()
+
+    def __init__(self, day: date, expression, **extra) -> None:
+        super().__init__(Value(day), expression, **extra)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return super().as_sql(
+            compiler, connection, template="(%(expressions)s)", arg_joiner="::date - ", **extra_context
+        )
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(
+            compiler,
+            connection,
+            template="CAST(julianday(%(expressions)s) AS integer)",
+            arg_joiner=") - julianday(",
+            **extra_context,
+        )
+
+
+def _offers_and_updates(
+    *, policy: BackorderPolicy, today: date, batch_size: int, result: ScanResult, say: Callable[[str], None]
+) -> None:
+    """Cancellation offers and periodic status updates: the due lines are selected in the database (no such
+    notification yet: NOT EXISTS), then written a batch at a time with one notification_create_many each."""
+    waiting = Backorder.objects.filter(status=Backorder.Status.WAITING)
+    load = ("line__order__customer", "line__product")
+
     offered = Notification.objects.filter(line=OuterRef("line"), kind=Kind.CANCELLATION_OFFER)
     cutoff = today - timedelta(days=policy.cancellation_offer_days)
     due_offers = (
-        Backorder.objects.filter(status=Backorder.Status.WAITING, placed_at__date__lte=today)
+        waiting.filter(placed_at__date__lte=today)
         .filter(Q(placed_at__date__lte=cutoff) | Q(eta__isnull=True))
         .exclude(Exists(offered))
-        .select_related("line__order__customer", "line__product")
     )
-    for chunk in _batches(due_offers, batch_size):
-        with transaction.atomic():
-            for backorder in chunk:
-                line = backorder.line
-                waited = (today - backorder.placed_at.date()).days
-                if notify(
+    with _pk_batches(due_offers, batch_size) as batches:
+        for backorder_ids in batches:
+            chunk = list(waiting.filter(pk__any_of=backorder_ids).select_related(*load).order_by("pk"))
+            substitutes = _substitutes_for(b.line.product_id for b in chunk)
+            specs = [
+                notice_spec(
                     kind=Kind.CANCELLATION_OFFER,
-                    line=line,
-                    order=line.order,
-                    key=f"cancellation_offer:{line.pk}",
-                    days_waiting=waited,
-                    substitutes=_substitutes(line),
+                    line=backorder.line,
+                    order=backorder.line.order,
+                    key=f"cancellation_offer:{backorder.line_id}",
+                    days_waiting=(today - backorder.placed_at.date()).days,
+                    substitutes=substitutes.get(backorder.line.product_id, []),
                     coupon_code=policy.coupon_code,
                     no_eta=backorder.eta is None,
-                ):
-                    result.cancellation_offers += 1
+                )
+                for backorder in chunk
+            ]
+            with transaction.atomic():
+                result.cancellation_offers += notification_create_many(specs)
+            say(f"cancellation offers: {result.cancellation_offers}")
 
     every = policy.status_update_days
     if not every:
         return
-    updates = Backorder.objects.filter(
-        status=Backorder.Status.WAITING, placed_at__date__lte=today - timedelta(days=every)
-    ).select_related("line__order__customer", "line__product")
-    for chunk in _batches(updates, batch_size):
-        keys = {b.pk: f"status_update:{b.line_id}:{(today - b.placed_at.date()).days // every}" for b in chunk}
-        sent = set(Notification.objects.filter(dedupe_key__in=keys.values()).values_list("dedupe_key", flat=True))
-        with transaction.atomic():
-            for backorder in chunk:
-                if keys[backorder.pk] in sent:
-                    continue
-                line = backorder.line
-                if notify(
+    # The key of the update due now: its number is whole periods waited (from the UTC date it was placed,
+    # as Python's placed_at.date() reads it); an update of that number exists once it was sent.
+    key = Concat(
+        Value("status_update:"),
+        Cast("line_id", CharField()),
+        Value(":"),
+        Cast(_DaysSince(today, TruncDate("placed_at", tzinfo=UTC)) / Value(every), CharField()),
+        output_field=CharField(),
+    )
+    sent = Notification.objects.filter(dedupe_key=OuterRef("update_key"))
+    due_updates = (
+        waiting.filter(placed_at__date__lte=today - timedelta(days=every))
+        .annotate(update_key=key)
+        .exclude(Exists(sent))
+    )
+    with _pk_batches(due_updates, batch_size) as batches:
+        for backorder_ids in batches:
+            chunk = list(waiting.filter(pk__any_of=backorder_ids).select_related(*load).order_by("pk"))
+            specs = [
+                notice_spec(
                     kind=Kind.STATUS_UPDATE,
-                    line=line,
-                    order=line.order,
-                    key=keys[backorder.pk],
+                    line=backorder.line,
+                    order=backorder.line.order,
+                    key=f"status_update:{backorder.line_id}:{(today - backorder.placed_at.date()).days // every}",
                     days_waiting=(today - backorder.placed_at.date()).days,
-                ):
-                    result.status_updates += 1
+                )
+                for backorder in chunk
+            ]
+            with transaction.atomic():
+                result.status_updates += notification_create_many(specs)
+            say(f"status updates: {result.status_updates}")
 
 
 @transaction.atomic
