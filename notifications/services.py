@@ -1,6 +1,7 @@
 """Outbox writes and delivery. Knows how to render, store and send a message — not when one is due
 (the backorders app decides that and calls notification_create inside its own transaction)."""
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -177,6 +179,7 @@ class DeferredRow:
     order_id: int | None
     line_id: int | None
     dedupe_key: str
+    data: Mapping[str, object] | None = None  # facts decided now that the context builder needs later
 
 
 def notification_create_deferred(*, kind: str, rows: Sequence[DeferredRow]) -> int:
@@ -195,13 +198,15 @@ def notification_create_deferred(*, kind: str, rows: Sequence[DeferredRow]) -> i
         sql = (
             f'INSERT INTO "{table}" (kind, status, customer_id, to_email, order_id, line_id, dedupe_key, subject, '
             "body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at) "
-            "SELECT %s, %s, c, e, o, l, k, '', '', '', 0, '', %s, '{}'::jsonb, false, %s "
-            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[]) AS r(c, e, o, l, k) "
+            "SELECT %s, %s, c, e, o, l, k, '', '', '', 0, '', %s, d::jsonb, false, %s "
+            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
+            "AS r(c, e, o, l, k, d) "
             "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
         )
         params = [kind, Notification.Status.PENDING, now, now]
         params += [[getattr(r, f) for r in rows] for f in ("customer_id", "to_email", "order_id", "line_id")]
         params.append([r.dedupe_key for r in rows])
+        params.append([json.dumps(dict(r.data or {}), cls=DjangoJSONEncoder) for r in rows])
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             new_ids = [row[0] for row in cursor.fetchall()]
@@ -219,6 +224,7 @@ def notification_create_deferred(*, kind: str, rows: Sequence[DeferredRow]) -> i
                     line_id=r.line_id,
                     dedupe_key=r.dedupe_key,
                     scheduled_for=now,
+                    data=dict(r.data or {}),
                     rendered=False,
                 )
                 for r in fresh.values()

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, date, timedelta
@@ -23,7 +23,12 @@ from inventory.dbutils import insert_unless_conflict  # importing it also regist
 from inventory.models import Product
 from inventory.selectors import products_with_stock, stock_levels_lock
 from notifications.models import Notification
-from notifications.services import NotificationSpec, notification_create, notification_create_many
+from notifications.services import (
+    DeferredRow,
+    NotificationSpec,
+    notification_create,
+    notification_create_deferred,
+)
 from orders.models import OrderLine, SalesOrder, ShipmentLine
 from orders.selectors import order_lines_lock
 
@@ -558,13 +563,52 @@ class _DaysSince(Func):
         )
 
 
+# What an offer or update row needs now; the rest of its email is built when it is rendered (below).
+_ROW_FIELDS = ("line_id", "line__order_id", "line__order__customer_id", "line__order__customer__email", "placed_at")
+
+
+def _lines_for(notifications: Sequence[Notification]) -> dict[int, OrderLine]:
+    return OrderLine.objects.select_related("product", "backorder").in_bulk([n.line_id for n in notifications])
+
+
+def status_update_contexts(notifications: Sequence[Notification]) -> dict[int, dict[str, object]]:
+    """Template context of status_update emails, built when they are rendered (notifications.services)."""
+    lines = _lines_for(notifications)
+    return {
+        n.pk: {
+            "status_url": status_url(n.order),
+            "lines": [line_context(lines[n.line_id])],
+            "days_waiting": n.data["days_waiting"],
+        }
+        for n in notifications
+    }
+
+
+def cancellation_offer_contexts(notifications: Sequence[Notification]) -> dict[int, dict[str, object]]:
+    """Template context of cancellation_offer emails, built when they are rendered: substitutes in stock and
+    the coupon as they are then."""
+    lines = _lines_for(notifications)
+    substitutes = _substitutes_for(line.product_id for line in lines.values())
+    coupon_code = BackorderPolicy.current().coupon_code
+    return {
+        n.pk: {
+            "status_url": status_url(n.order),
+            "lines": [line_context(lines[n.line_id])],
+            "days_waiting": n.data["days_waiting"],
+            "substitutes": substitutes.get(lines[n.line_id].product_id, []),
+            "coupon_code": coupon_code,
+            "no_eta": n.data["no_eta"],
+        }
+        for n in notifications
+    }
+
+
 def _offers_and_updates(
     *, policy: BackorderPolicy, today: date, batch_size: int, result: ScanResult, say: Callable[[str], None]
 ) -> None:
     """Cancellation offers and periodic status updates: the due lines are selected in the database (no such
     notification yet: NOT EXISTS), then written a batch at a time with one notification_create_many each."""
     waiting = Backorder.objects.filter(status=Backorder.Status.WAITING)
-    load = ("line__order__customer", "line__product")
 
     offered = Notification.objects.filter(line=OuterRef("line"), kind=Kind.CANCELLATION_OFFER)
     cutoff = today - timedelta(days=policy.cancellation_offer_days)
@@ -575,23 +619,21 @@ def _offers_and_updates(
     )
     with _pk_batches(due_offers, batch_size) as batches:
         for backorder_ids in batches:
-            chunk = list(waiting.filter(pk__any_of=backorder_ids).select_related(*load).order_by("pk"))
-            substitutes = _substitutes_for(b.line.product_id for b in chunk)
-            specs = [
-                notice_spec(
-                    kind=Kind.CANCELLATION_OFFER,
-                    line=backorder.line,
-                    order=backorder.line.order,
-                    key=f"cancellation_offer:{backorder.line_id}",
-                    days_waiting=(today - backorder.placed_at.date()).days,
-                    substitutes=substitutes.get(backorder.line.product_id, []),
-                    coupon_code=policy.coupon_code,
-                    no_eta=backorder.eta is None,
+            rows = [
+                DeferredRow(
+                    customer_id=customer_id,
+                    to_email=email,
+                    order_id=order_id,
+                    line_id=line_id,
+                    dedupe_key=f"cancellation_offer:{line_id}",
+                    data={"days_waiting": (today - placed_at.date()).days, "no_eta": eta is None},
                 )
-                for backorder in chunk
+                for line_id, order_id, customer_id, email, placed_at, eta in waiting.filter(pk__any_of=backorder_ids)
+                .order_by("pk")
+                .values_list(*_ROW_FIELDS, "eta")
             ]
             with transaction.atomic():
-                result.cancellation_offers += notification_create_many(specs)
+                result.cancellation_offers += notification_create_deferred(kind=Kind.CANCELLATION_OFFER, rows=rows)
             say(f"cancellation offers: {result.cancellation_offers}")
 
     every = policy.status_update_days
@@ -614,19 +656,21 @@ def _offers_and_updates(
     )
     with _pk_batches(due_updates, batch_size) as batches:
         for backorder_ids in batches:
-            chunk = list(waiting.filter(pk__any_of=backorder_ids).select_related(*load).order_by("pk"))
-            specs = [
-                notice_spec(
-                    kind=Kind.STATUS_UPDATE,
-                    line=backorder.line,
-                    order=backorder.line.order,
-                    key=f"status_update:{backorder.line_id}:{(today - backorder.placed_at.date()).days // every}",
-                    days_waiting=(today - backorder.placed_at.date()).days,
+            rows = [
+                DeferredRow(
+                    customer_id=customer_id,
+                    to_email=email,
+                    order_id=order_id,
+                    line_id=line_id,
+                    dedupe_key=f"status_update:{line_id}:{(today - placed_at.date()).days // every}",
+                    data={"days_waiting": (today - placed_at.date()).days},
                 )
-                for backorder in chunk
+                for line_id, order_id, customer_id, email, placed_at in waiting.filter(pk__any_of=backorder_ids)
+                .order_by("pk")
+                .values_list(*_ROW_FIELDS)
             ]
             with transaction.atomic():
-                result.status_updates += notification_create_many(specs)
+                result.status_updates += notification_create_deferred(kind=Kind.STATUS_UPDATE, rows=rows)
             say(f"status updates: {result.status_updates}")
 
 

@@ -15,6 +15,7 @@ from backorders.services.compliance import (
 )
 from backorders.services.eta import backorder_set_eta
 from notifications.models import Notification
+from notifications.services import notifications_dispatch
 from orders.models import OrderLine
 from orders.services import order_ship
 
@@ -265,6 +266,29 @@ def test_cancellation_offer_after_14_days_and_status_updates_every_7_days():
     assert len(sent(order, "cancellation_offer")) == 1
     scan(d(15))
     assert len(sent(order, "cancellation_offer")) == 1
+
+
+def test_offers_and_updates_are_rendered_when_sent_with_what_was_decided(mailoutbox):
+    BackorderPolicy.objects.filter(pk=1).update(coupon_code="SORRY10")
+    order = order_waiting(eta=d(20))
+    substitute = ProductFactory(sku="TENT-XL", name="Bigger tent")
+    OrderLine.objects.get(order=order).product.substitutes.add(substitute)
+    stock(substitute, WarehouseFactory(), 3)
+    mailoutbox.clear()
+
+    scan(d(14))
+    assert not Notification.objects.filter(kind__in=["cancellation_offer", "status_update"], rendered=True).exists()
+    notifications_dispatch()
+
+    [offer] = sent(order, "cancellation_offer")
+    [update] = sent(order, "status_update")
+    assert offer.status == update.status == "sent" and offer.rendered and update.rendered
+    offer_mail = next(m for m in mailoutbox if m.subject == offer.subject)
+    assert "waiting 14 days" in offer_mail.body
+    assert "Bigger tent (TENT-XL)" in offer_mail.body and "SORRY10" in offer_mail.body
+    assert order.number in offer_mail.body
+    update_mail = next(m for m in mailoutbox if m.subject == update.subject)
+    assert order.number in update_mail.body and "TENT" in update_mail.body
 
 
 def test_scan_command_accepts_as_of_and_rejects_a_bad_date(capsys):
