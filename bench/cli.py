@@ -109,6 +109,8 @@ class Bench:
     def create_database(self) -> None:
         import psycopg
 
+        (ROOT / "var" / "static").mkdir(parents=True, exist_ok=True)  # whitenoise warns in every worker without it
+
         with psycopg.connect(f"{self.args.postgres.rstrip('/')}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.args.database}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{self.args.database}"')
