@@ -45,26 +45,44 @@ def _line_row(backorder: Backorder) -> dict[str, object]:
 
 
 def notify_backorder_created(*, order: SalesOrder) -> None:
-    """One email per order that waits for something: what is backordered, until when, what happens next."""
+    """One email per order that waits for something: what is backordered, until when, what happens next.
+
+    Written unrendered (one statement, nothing rendered while the order's transaction is open); the sender
+    renders it from the order's backorders (created_contexts below)."""
     waiting = list(
-        Backorder.objects.filter(line__order=order, status=Backorder.Status.WAITING).select_related(
-            "line__product", "product"
-        )
+        Backorder.objects.filter(line__order=order, status=Backorder.Status.WAITING).values_list("pk", flat=True)
     )
     if not waiting:
         return
-    backorders_emit(event_type=Event.BACKORDER_CREATED, backorder_ids=[b.pk for b in waiting])
-    notification_create_many(
-        [
-            NotificationSpec(
-                kind=Kind.BACKORDER_CREATED,
-                customer=order.customer,
-                order=order,
+    backorders_emit(event_type=Event.BACKORDER_CREATED, backorder_ids=waiting)
+    notification_create_deferred(
+        kind=Kind.BACKORDER_CREATED,
+        rows=[
+            DeferredRow(
+                customer_id=order.customer_id,
+                to_email=order.customer.email,
+                order_id=order.pk,
+                line_id=None,
                 dedupe_key=_created_key(order.pk),
-                context={"status_url": status_url(order), "lines": [_line_row(b) for b in waiting]},
             )
-        ]
+        ],
     )
+
+
+def created_contexts(notifications: Sequence[Notification]) -> dict[int, dict[str, object]]:
+    """Template context of backorder_created emails, built when rendered: every line of the order that went on
+    backorder (also one filled meanwhile, so the email still says what was backordered), as it is then."""
+    by_order: dict[int, list[Backorder]] = {}
+    for backorder in (
+        Backorder.objects.filter(line__order_id__in=[n.order_id for n in notifications])
+        .select_related("line", "product")
+        .order_by("pk")
+    ):
+        by_order.setdefault(backorder.line.order_id, []).append(backorder)
+    return {
+        n.pk: {"status_url": status_url(n.order), "lines": [_line_row(b) for b in by_order.get(n.order_id, [])]}
+        for n in notifications
+    }
 
 
 def notify_filled(*, backorder_ids: Iterable[int]) -> None:

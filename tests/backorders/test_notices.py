@@ -35,7 +35,13 @@ def test_backorder_created_is_written_with_the_order_and_filled_when_stock_arriv
     product = ProductFactory(sku="KETTLE", lead_time_days=10)
     order = place(("KETTLE", 2))
     [created] = Notification.objects.filter(order=order, kind="backorder_created")
-    assert "KETTLE" in created.body_text
+    assert not created.rendered  # rendered by the sender, outside the order's transaction
+    notifications_dispatch()
+    created.refresh_from_db()
+    assert created.status == "sent" and "KETTLE" in created.body_text and order.number in created.subject
+    eta = Backorder.objects.get(line__order=order).eta
+    [message] = [m for m in mailoutbox if m.subject == created.subject]
+    assert "KETTLE" in message.body and eta.strftime("%-d %b %Y") in message.body
 
     stock_adjust_and_fill(product=product, warehouse=WarehouseFactory(), delta=2, reason="Delivery")
 
