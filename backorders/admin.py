@@ -17,7 +17,7 @@ inventory.add_stockmovement, the policy backorders.change_backorderpolicy.
 """
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import AdminForm
@@ -49,6 +49,7 @@ from inventory.exceptions import DomainError
 from inventory.forms import StockAdjustmentForm, add_domain_error
 from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockLevel
 from notifications.models import Notification
+from orders.admin_paging import BigTableAdminMixin
 from orders.exceptions import CannotCancel
 from orders.models import OrderLine, SalesOrder
 from orders.selectors import order_with_lines
@@ -60,7 +61,6 @@ from .dashboard import (
     purchase_orders_open_q,
     refund_overdue_q,
     rolling_product_ids_q,
-    ship_by_passed_q,
 )
 from .forms import CancelOrdersForm, PinPriorityForm, SetEtaForm
 from .models import Backorder, BackorderPolicy, ComplianceClock, ComplianceEvent, EtaChange
@@ -70,11 +70,9 @@ from .resources import ProductResource, PurchaseOrderResource, StockCountResourc
 from .selectors import (
     AGE_BUCKETS,
     Availability,
-    age_bucket_q,
     availability_for,
     backorder_fill_queue,
     lead_time_eta,
-    overdue_q,
     product_next_eta,
 )
 from .services import LineRequest, order_allocate_waiting, order_cancel, stock_adjust_and_fill
@@ -251,6 +249,7 @@ class ProductChangeList(ChangeList):
 class ProductAdmin(CsvImportExportMixin, HistoryAdmin, inventory_admin.ProductAdmin):
     resource_classes = [ProductResource]
     import_permission = "inventory.change_product"
+    skip_admin_log = True  # ProductResource logs each product it creates or changes, a batch at a time (admin_log)
     import_help = (
         "One row per product, keyed by SKU: a known SKU is updated (changes to lead time, supplier, discontinued "
         "or backorders allowed re-peg the ETAs of its waiting lines), a new SKU is created. Yes/no columns take "
@@ -311,6 +310,9 @@ class ProductAdmin(CsvImportExportMixin, HistoryAdmin, inventory_admin.ProductAd
 
     def has_import_permission(self, request: HttpRequest) -> bool:
         return super().has_import_permission(request) and request.user.has_perm("inventory.add_product")
+
+    def get_import_data_kwargs(self, **kwargs):
+        return {**super().get_import_data_kwargs(**kwargs), "admin_log": True}
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -823,6 +825,29 @@ class BackorderStatusFilter(admin.SimpleListFilter):
             }
 
 
+def overdue_indexed_q(*, as_of: date) -> Q:
+    """selectors.overdue_q (the ETA or the order's promised ship-by date has passed), with the order's date tested
+    as `line_id IN (lines of the orders whose date passed)`: PostgreSQL reads those orders once through the orders'
+    ship_by index and walks the queue index testing each line against the result, where through the order join it
+    joins every waiting line to its order first."""
+    late_lines = OrderLine.objects.order_by().filter(order__ship_by__lt=as_of).values("pk")
+    return Q(status=Backorder.Status.WAITING) & (Q(eta__lt=as_of) | Q(line_id__in=late_lines))
+
+
+def overdue_ids(*, as_of: date) -> QuerySet:
+    """The same lines as a UNION of one index lookup per half: the (status, eta) index, the orders' ship_by index."""
+    waiting = Backorder.objects.order_by().filter(status=Backorder.Status.WAITING)
+    late_lines = OrderLine.objects.order_by().filter(order__ship_by__lt=as_of).values("pk")
+    return waiting.filter(eta__lt=as_of).values("pk").union(waiting.filter(line_id__in=late_lines).values("pk"))
+
+
+def filter_by_few_ids(queryset: QuerySet, ids: QuerySet, otherwise: Q) -> QuerySet:
+    """`queryset` narrowed to `ids` as a list of values when there are few (the planner then knows there are few
+    and fetches them by id), else by the condition `otherwise`, which the list walks in its index order."""
+    few = orders_admin.few_ids(ids)
+    return queryset.filter(otherwise) if few is None else queryset.filter(pk__in=few)
+
+
 class OverdueFilter(admin.SimpleListFilter):
     title = "overdue"
     parameter_name = "overdue"
@@ -831,12 +856,27 @@ class OverdueFilter(admin.SimpleListFilter):
         return [("yes", "Overdue (ETA or ship-by date passed)"), ("no", "On time")]
 
     def queryset(self, request, queryset):
-        q = overdue_q(as_of=timezone.localdate())
+        today = timezone.localdate()
         if self.value() == "yes":
-            return queryset.filter(q)
+            return filter_by_few_ids(queryset, overdue_ids(as_of=today), overdue_indexed_q(as_of=today))
         if self.value() == "no":
-            return queryset.exclude(q)
+            return queryset.exclude(overdue_indexed_q(as_of=today))
         return queryset
+
+
+def local_midnight(day: date) -> datetime:
+    """The start of `day` in the current time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def placed_between_q(bucket: str, *, as_of: date) -> Q:
+    """selectors.age_bucket_q as a range of placed_at itself, which the (status, placed_at) index serves: a
+    placed_at__date bound converts every row's timestamp to a date before comparing, so no index can."""
+    low, high = AGE_BUCKETS[bucket]
+    q = Q(placed_at__lt=local_midnight(as_of - timedelta(days=low - 1)))
+    if high is not None:
+        q &= Q(placed_at__gte=local_midnight(as_of - timedelta(days=high)))
+    return q
 
 
 class AgeBucketFilter(admin.SimpleListFilter):
@@ -848,8 +888,35 @@ class AgeBucketFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in AGE_BUCKETS:
-            return queryset.filter(age_bucket_q(self.value(), as_of=timezone.localdate()))
+            return queryset.filter(placed_between_q(self.value(), as_of=timezone.localdate()))
         return queryset
+
+
+def ship_by_passed_parts(*, as_of: date, policy: BackorderPolicy) -> tuple[QuerySet, QuerySet, QuerySet]:
+    """dashboard.ship_by_passed_q (waiting lines whose ship-by date T has passed) in three parts, one per way of
+    knowing T, each answered from one table's index: the lines whose clock's T passed (the clocks' ship_by index);
+    the lines without a clock whose order's promised date passed (the orders' ship_by index); the waiting lines
+    with neither, placed longer ago than the profile's default (the (status, placed_at) index). As one OR across
+    the clock and order joins, PostgreSQL joins every waiting line to both before testing it."""
+    clocked = ComplianceClock.objects.order_by().filter(ship_by__lt=as_of).values("line_id")
+    stated = OrderLine.objects.order_by().filter(compliance__isnull=True, order__ship_by__lt=as_of).values("pk")
+
+    def placed_before(days: int) -> Q:
+        return Q(placed_at__lt=local_midnight(as_of - timedelta(days=days)))
+
+    if policy.compliance_profile == BackorderPolicy.ComplianceProfile.EU_CRD:
+        default = placed_before(policy.eu_delivery_days)
+    else:
+        cash = Q(line__order__credit_applied=False) & placed_before(policy.default_ship_days)
+        credit = Q(line__order__credit_applied=True) & placed_before(policy.credit_ship_days)
+        default = cash | credit
+    unstated = (
+        Backorder.objects.order_by()
+        .filter(status=Backorder.Status.WAITING, line__compliance__isnull=True, line__order__ship_by__isnull=True)
+        .filter(default)
+        .values("pk")
+    )
+    return clocked, stated, unstated
 
 
 class ShipByFilter(admin.SimpleListFilter):
@@ -862,9 +929,17 @@ class ShipByFilter(admin.SimpleListFilter):
         return [("passed", "Passed (should have shipped)")]
 
     def queryset(self, request, queryset):
-        if self.value() == "passed":
-            return queryset.filter(ship_by_passed_q(as_of=timezone.localdate(), policy=BackorderPolicy.current()))
-        return queryset
+        if self.value() != "passed":
+            return queryset
+        clocked, stated, unstated = ship_by_passed_parts(as_of=timezone.localdate(), policy=BackorderPolicy.current())
+        waiting = Backorder.objects.order_by().filter(status=Backorder.Status.WAITING)
+        ids = (
+            waiting.filter(line_id__in=clocked)
+            .values("pk")
+            .union(waiting.filter(line_id__in=stated).values("pk"), unstated)
+        )
+        passed = Q(line_id__in=clocked) | Q(line_id__in=stated) | Q(pk__in=unstated)
+        return filter_by_few_ids(queryset, ids, Q(status=Backorder.Status.WAITING) & passed)
 
 
 class BackorderOrderFilter(ValueListFilter):
@@ -880,6 +955,31 @@ class BackorderSkuFilter(ValueListFilter):
     title = "product (SKU)"
     parameter_name = "sku"
     lookup = "product__sku"
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        # By the product's id, not a join on its SKU: the planner then reads that product's range of the queue
+        # index in order and knows from the statistics how long its queue is (a join makes it guess the average).
+        product_ids = list(Product.objects.filter(sku=self.value()).values_list("pk", flat=True))
+        return queryset.filter(product_id__in=product_ids)
+
+
+def backorder_search_q(term: str) -> Q:
+    """The backorders whose product's SKU or name contains `term`, or whose order number or customer email starts
+    with it (the fields search_fields lists).
+
+    Both halves are resolved to ids first where there are few (small queries: the product table, and the orders
+    through their indexes, see orders.admin.order_search_q), so that PostgreSQL sees `product_id IN (...) OR id IN
+    (...)`: it knows from the statistics how long those products' queues are (FILL-BIG: 100,000 lines) and walks
+    the queue index in order. One OR across the product, order and customer joins reads every backorder, and a
+    join to the matching products makes the planner guess an average queue and sort a 100,000-line one.
+    """
+    term = term.strip()
+    products = Product.objects.order_by().filter(Q(sku__icontains=term) | Q(name__icontains=term))
+    orders = SalesOrder.objects.order_by().filter(orders_admin.order_search_q(term, names=False))
+    by_order = orders_admin.ids_or_subquery(Backorder.objects.order_by().filter(line__order__in=orders))
+    return Q(product_id__in=list(products.values_list("pk", flat=True))) | Q(pk__in=by_order)
 
 
 def source_label(source: str) -> str:
@@ -909,7 +1009,7 @@ class EtaChangeInline(admin.TabularInline):
 
 
 @admin.register(Backorder)
-class BackorderAdmin(ActionsOnlyAdminMixin, HistoryAdmin):
+class BackorderAdmin(BigTableAdminMixin, ActionsOnlyAdminMixin, HistoryAdmin):
     list_display = [
         "product_sku",
         "order_number",
@@ -935,9 +1035,8 @@ class BackorderAdmin(ActionsOnlyAdminMixin, HistoryAdmin):
         "line__order__ship_complete",
     ]
     search_fields = ["product__sku", "product__name", "line__order__number", "line__order__customer__email"]
+    search_help_text = "Part of a SKU or product name; an order number or customer email, or how it starts."
     list_select_related = ["product", "line__order__customer"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     actions = ["set_eta", "send_status_update", "offer_cancellation", "pin_priority"]
     object_history_template = "admin/backorders/backorder/object_history.html"
     fields = [
@@ -963,8 +1062,17 @@ class BackorderAdmin(ActionsOnlyAdminMixin, HistoryAdmin):
     object_actions_query = "?status=all"  # the default list shows waiting lines only
 
     def get_ordering(self, request):
-        """Per product, the queue order of the policy's fill strategy (pinned priority first)."""
-        return ["product__sku", *fill_strategy().queue_order()]
+        """Per product, the queue order of the policy's fill strategy (pinned priority first).
+
+        Products come in id order, not SKU order: (product, priority, placed_at, line) is the partial index of the
+        waiting queue, so under the FIFO strategy a page of waiting lines is a range of that index. Ordered by SKU
+        (another table), PostgreSQL joins and sorts a product's whole queue (100,000 lines: over a second)."""
+        return ["product_id", *fill_strategy().queue_order()]
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(backorder_search_q(search_term)), False
 
     def get_list_display(self, request):
         columns = list(super().get_list_display(request))
@@ -1226,15 +1334,13 @@ class BackorderAdmin(ActionsOnlyAdminMixin, HistoryAdmin):
 
 
 @admin.register(EtaChange)
-class EtaChangeAdmin(inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin):
+class EtaChangeAdmin(BigTableAdminMixin, inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin):
     """The ETA history, append-only: what notifications consume and auditors read."""
 
     list_display = ["created_at", "sku", "order_number", "old_eta", "new_eta", "source", "reason", "user"]
     list_filter = ["new_source", "created_at"]
     search_fields = ["backorder__product__sku", "backorder__line__order__number", "reason"]
     list_select_related = ["backorder__product", "backorder__line__order", "user"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     fields = ["backorder", "old_eta", "new_eta", "old_source", "new_source", "reason", "user", "created_at"]
     readonly_fields = fields
 
@@ -1396,8 +1502,22 @@ class ConsentDeadlineFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ProfileFilter(admin.SimpleListFilter):
+    """The clock's compliance profile, from the policy's choices: listing the values found (Django's default for a
+    field without choices) runs SELECT DISTINCT over every clock on each page."""
+
+    title = "profile"
+    parameter_name = "profile"
+
+    def lookups(self, request, model_admin):
+        return BackorderPolicy.ComplianceProfile.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(profile=self.value()) if self.value() else queryset
+
+
 @admin.register(ComplianceClock)
-class ComplianceClockAdmin(inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin):
+class ComplianceClockAdmin(BigTableAdminMixin, inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "order_number",
         "sku",
@@ -1417,13 +1537,11 @@ class ComplianceClockAdmin(inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin)
         ConsentDeadlineFilter,
         RefundOverdueFilter,
         "consent",
-        "profile",
+        ProfileFilter,
         "ship_by",
     ]
     search_fields = ["line__order__number", "line__product__sku", "line__order__customer__email"]
     list_select_related = ["line__order__customer", "line__product"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     fields = [
         "order_number",
         "sku",
@@ -1462,13 +1580,11 @@ class ComplianceClockAdmin(inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin)
 
 
 @admin.register(ComplianceEvent)
-class ComplianceEventAdmin(inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin):
+class ComplianceEventAdmin(BigTableAdminMixin, inventory_admin.ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["on", "kind", "order_number", "sku", "channel", "ip_address", "created_at"]
     list_filter = ["kind", "channel", "on"]
     search_fields = ["line__order__number", "line__product__sku", "line__order__customer__email"]
     list_select_related = ["line__order", "line__product"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
 
     @admin.display(description="order", ordering="line__order__number")
     def order_number(self, event: ComplianceEvent) -> str:

@@ -47,6 +47,7 @@ class Backorder(models.Model):
             ),
             models.Index(fields=["status", "created_at"], name="backorder_status_created_idx"),
             models.Index(fields=["status", "eta"], name="backorder_status_eta_idx"),
+            models.Index(fields=["status", "placed_at"], name="backorder_status_placed_idx"),
         ]
         permissions = [("change_backorder_eta", "Can set or clear a backorder's ETA (customer service)")]
         constraints = [
@@ -215,6 +216,8 @@ class ComplianceClock(models.Model):
             models.Index(fields=["state", "ship_by"], name="clock_state_ship_by_idx"),
             models.Index(fields=["state", "consent_deadline"], name="clock_state_deadline_idx"),
             models.Index(fields=["refund_due_by"], name="clock_refund_due_idx"),
+            # The admin list's order and its ship-by filters (the date filter, backorders past their ship-by date).
+            models.Index(fields=["ship_by", "id"], name="clock_ship_by_idx"),
         ]
 
     def __str__(self) -> str:
@@ -259,7 +262,12 @@ class ComplianceEvent(models.Model):
 
     class Meta:
         ordering = ["line_id", "created_at", "id"]
-        indexes = [models.Index(fields=["line", "created_at"], name="compliance_event_line_idx")]
+        indexes = [
+            models.Index(fields=["line", "created_at"], name="compliance_event_line_idx"),
+            # The admin's kind and channel filters, in the list's order.
+            models.Index(fields=["kind", "line", "created_at"], name="compliance_event_kind_idx"),
+            models.Index(fields=["channel", "line", "created_at"], name="compliance_event_channel_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.on} {self.get_kind_display()}"

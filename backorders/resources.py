@@ -2,18 +2,24 @@
 
 Every import runs twice: a dry run that shows the preview (rolled back), then, once confirmed, for
 real. Writes go through the services, never straight to the tables:
-- products: new ones are created, changed ones go through product_update (ETAs re-peg);
+- products: new ones are created in batches (bulk_create_with_history: each still gets its "created" history
+  record), changed ones go through product_update (ETAs re-peg), unchanged ones are skipped;
 - stock counts: `counted` becomes on hand through stock_count_record, an adjustment with the reason
   "Stock count import" (stock_adjust_and_fill: the ledger row, then the queue fills);
 - purchase orders: one row per line, grouped by number, each group through purchase_order_create.
 A bad row is reported on its line with the reason, and the whole file is refused: nothing changes.
 """
 
+from copy import copy
 from datetime import date
 
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from import_export import fields, resources, widgets
+from import_export.instance_loaders import ModelInstanceLoader
+from import_export.results import Result, RowResult
+from simple_history.utils import bulk_create_with_history
 
 from inventory.exceptions import DomainError
 from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockLevel, Supplier, Warehouse
@@ -71,16 +77,21 @@ class NamedForeignKeyWidget(widgets.ForeignKeyWidget):
 
     def __init__(self, model, field: str, noun: str) -> None:
         self.noun = noun
+        self.found: dict[str, object] = {}  # per import (a resource copies its fields): one query per distinct key
         super().__init__(model, field)
 
     def clean(self, value, row=None, **kwargs):
         text = str(value).strip() if value is not None else ""
         if not text:
             return None
-        try:
-            return self.get_queryset(value, row, **kwargs).get(**{f"{self.field}__iexact": text})
-        except self.model.DoesNotExist:
-            raise ValueError(f"No {self.noun} {text!r}.") from None
+        if text not in self.found:
+            try:
+                self.found[text] = self.get_queryset(value, row, **kwargs).get(**{f"{self.field}__iexact": text})
+            except self.model.DoesNotExist:
+                self.found[text] = None
+        if self.found[text] is None:
+            raise ValueError(f"No {self.noun} {text!r}.")
+        return self.found[text]
 
 
 def _date(value) -> date | None:
@@ -119,7 +130,73 @@ class ServiceResource(resources.ModelResource):
 # Products
 
 
+class PreviewResult(Result):
+    """The library's result, keeping the row results (the preview's rows, with their diffs) of the first
+    PREVIEW_ROWS rows only, so that a large file is imported in flat memory. The totals still count every row,
+    and every invalid or failed row is kept with its line number (invalid_rows, error_rows)."""
+
+    PREVIEW_ROWS = 1000
+
+    def append_row_result(self, row_result: RowResult) -> None:
+        if len(self.rows) < self.PREVIEW_ROWS:
+            self.rows.append(row_result)
+
+    def row_errors(self):
+        # The library numbers these by position in `rows`; with rows left out, take the line from each error row.
+        return [(row.number, row.errors) for row in self.error_rows]
+
+    def rows_not_shown(self) -> int:
+        valid = sum(self.totals[kind] for kind in RowResult.valid_import_types)
+        return valid - len(self.valid_rows())
+
+
+class BatchInstanceLoader(ModelInstanceLoader):
+    """Finds each row's existing object by the (single) import id field, loading a batch of rows' objects in one
+    query when the import reaches it: a query per batch_size rows, and one batch in memory at a time (the library's
+    CachedInstanceLoader holds the whole file's objects). Rows are asked for in file order, once each."""
+
+    def __init__(self, resource, dataset=None) -> None:
+        super().__init__(resource, dataset)
+        self.field = resource.fields[resource.get_import_id_fields()[0]]
+        self.size = resource._meta.batch_size or 1000
+        self.next_row = 0  # index in the dataset of the row asked for next
+        self.loaded_to = 0  # rows before this index have been loaded
+        self.keys: set = set()
+        self.objects: dict = {}
+
+    def get_instance(self, row):
+        if self.next_row >= self.loaded_to:
+            self.load(self.next_row)
+        self.next_row += 1
+        key = self.field.clean(row)
+        if key in (None, ""):
+            return None
+        if key not in self.keys:  # not the row expected here (a hook skipped or repeated one): ask for it alone
+            return super().get_instance(row)
+        return self.objects.get(key)
+
+    def load(self, start: int) -> None:
+        rows = (
+            dict(zip(self.dataset.headers, values, strict=True)) for values in self.dataset[start : start + self.size]
+        )
+        self.keys = {self.field.clean(row) for row in rows}
+        self.keys.discard(None)
+        self.keys.discard("")
+        queryset = self.get_queryset().filter(**{f"{self.field.attribute}__in": self.keys})
+        self.objects = {self.field.get_value(instance): instance for instance in queryset}
+        self.loaded_to = start + self.size
+
+
 class ProductResource(ServiceResource):
+    """New products are created a batch at a time (bulk_create_with_history, so each still has its "created"
+    history record, with the importing user); changed ones go one by one through product_update, which re-pegs
+    ETAs; unchanged ones are skipped. A SKU may appear once per file.
+
+    The result holds the first rows only (PreviewResult), so the admin's log entries (one per product created or
+    changed) are written here, a batch at a time, when import_data is given admin_log=True (the admin's import
+    then skips its own).
+    """
+
     sku = fields.Field(attribute="sku", column_name="sku")
     name = fields.Field(attribute="name", column_name="name")
     # Blank keeps the current value (a new product gets the default), except lead time and supplier, where
@@ -159,6 +236,7 @@ class ProductResource(ServiceResource):
         "safety_stock",
         "reorder_point",
     )
+    CHANGE_REASON = "Product import"
 
     class Meta:
         model = Product
@@ -180,28 +258,137 @@ class ProductResource(ServiceResource):
         report_skipped = True
         use_transactions = True
         clean_model_instances = True
+        # New products are inserted batch_size at a time (see bulk_create); with use_bulk the library also drops
+        # its savepoint per row, which is safe here: any error rolls the whole import back.
+        use_bulk = True
+        batch_size = 1000
+        instance_loader_class = BatchInstanceLoader
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.dataset = None
+        self.skus: set[str] = set()  # the SKUs of the rows so far
+        self.first_lines: dict[str, int] | None = None  # SKU -> its first line, once a SKU comes twice
+        self.history_user = None
+        self.log_user = None  # who the admin log entries are for (admin_log=True)
+
+    @classmethod
+    def get_result_class(cls):
+        return PreviewResult
 
     def get_queryset(self) -> QuerySet[Product]:
         return Product.objects.select_related("supplier")
 
+    def import_data(self, dataset, dry_run=False, **kwargs):
+        self.dataset, self.skus, self.first_lines = dataset, set(), None
+        self.history_user = self.acting_user(kwargs)
+        self.log_user = self.history_user if kwargs.get("admin_log") and not dry_run else None
+        # The row-by-row diff (a copy of each product, its fields rendered twice, an HTML diff) is what the preview
+        # shows; the confirmed run only reports counts, so it skips it. Unchanged rows are still skipped (skip_row
+        # compares with what was loaded, not with the diff). _meta is the class's: change a copy.
+        self._meta = copy(type(self)._meta)
+        self._meta.skip_diff = not dry_run
+        return super().import_data(dataset, dry_run=dry_run, **kwargs)
+
+    @staticmethod
+    def stored_value(product: Product, name: str):
+        return getattr(product, "supplier_id" if name == "supplier" else name)
+
+    def after_init_instance(self, instance, new, row, **kwargs):
+        # What is stored, to tell what the row changes (skip_row, save_instance) without reading the row again.
+        instance.import_stored = None if new else {name: self.stored_value(instance, name) for name in self.EDITABLE}
+
     def import_instance(self, instance, row, **kwargs):
-        if not _cell(row, "sku"):
+        sku = _cell(row, "sku")
+        if not sku:
             raise ValidationError({"sku": "Every row needs a SKU."})
-        super().import_instance(instance, row, **kwargs)
+        # Once per file: a second row would be checked against the product as it was before the first one.
+        again = sku in self.skus
+        self.skus.add(sku)
+        errors: dict = {}
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if again:
+            errors.setdefault("sku", []).append(f"{sku} is already on line {self.first_line(sku)} of this file.")
+        if errors:
+            raise ValidationError(errors)
+
+    def first_line(self, sku: str) -> int:
+        """Where `sku` first comes in the file (read once, at the first repeated SKU: most files have none)."""
+        if self.first_lines is None:
+            self.first_lines = {}
+            for number, values in enumerate(self.dataset, 1):
+                self.first_lines.setdefault(_cell(dict(zip(self.dataset.headers, values, strict=True)), "sku"), number)
+        return self.first_lines[sku]
+
+    def changes(self, instance: Product) -> dict[str, object]:
+        stored = instance.import_stored or {}
+        return {
+            name: getattr(instance, name)
+            for name in self.EDITABLE
+            if stored.get(name) != self.stored_value(instance, name)
+        }
+
+    def skip_row(self, instance, original, row, import_validation_errors=None):
+        return not import_validation_errors and instance.import_stored is not None and not self.changes(instance)
+
+    def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        """The model's checks (lengths, ranges), less two that would query per row and are already done: the
+        SKU is unique (the loader found no product with it, and the file has it once) and the supplier exists
+        (the widget found it)."""
+        errors = dict(import_validation_errors or {})
+        try:
+            instance.full_clean(exclude=[*errors, "supplier"], validate_unique=False)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
 
     def save_instance(self, instance, is_create, row, **kwargs):
         if is_create:
-            instance.save()
+            self.create_instances.append(instance)  # inserted with the rest of its batch (bulk_create)
             return
-        stored = Product.objects.get(pk=instance.pk)
-        changes = {
-            name: getattr(instance, name)
-            for name in self.EDITABLE
-            if getattr(stored, "supplier_id" if name == "supplier" else name)
-            != getattr(instance, "supplier_id" if name == "supplier" else name)
-        }
+        changes = self.changes(instance)
         if changes:
+            instance._history_user = self.history_user
+            instance._change_reason = self.CHANGE_REASON
             product_update(product=instance, changes=changes)
+            self.update_instances.append(instance)  # saved; logged with the rest of its batch (bulk_update)
+
+    def bulk_create(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        """The library's bulk_create, with a history record per product, as a save() would make."""
+        if self.create_instances and (using_transactions or not dry_run):
+            try:
+                bulk_create_with_history(
+                    self.create_instances,
+                    Product,
+                    batch_size=batch_size,
+                    default_user=self.history_user,
+                    default_change_reason=self.CHANGE_REASON,
+                )
+                self.log_admin_actions(self.create_instances, ADDITION, RowResult.IMPORT_TYPE_NEW)
+            except Exception as exc:
+                self.handle_import_error(result, exc, raise_errors)
+            finally:
+                self.create_instances.clear()
+
+    def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
+        """Changed products were saved one by one through product_update (save_instance): only log them."""
+        try:
+            self.log_admin_actions(self.update_instances, CHANGE, RowResult.IMPORT_TYPE_UPDATE)
+        except Exception as exc:
+            self.handle_import_error(result, exc, raise_errors)
+        finally:
+            self.update_instances.clear()
+
+    def log_admin_actions(self, products: list[Product], action_flag: int, import_type: str) -> None:
+        """The admin log entries django-import-export's admin would write for these rows (same message)."""
+        if self.log_user is not None and products:
+            LogEntry.objects.log_actions(
+                self.log_user.pk, products, action_flag, change_message=f"{import_type} through import_export"
+            )
 
 
 # Stock counts
@@ -230,6 +417,10 @@ class StockCountResource(ServiceResource):
         use_transactions = True
         clean_model_instances = False
         skip_unchanged = False
+        # The only write in a row is stock_count_record, atomic (a savepoint) itself: use_bulk drops the library's
+        # savepoint around every row (there is nothing for its batches to save). Each row still reads its stock
+        # level when it comes (get_instance): an earlier row's count may have filled lines and moved `allocated`.
+        use_bulk = True
 
     def get_queryset(self) -> QuerySet[StockLevel]:
         return StockLevel.objects.select_related("product", "warehouse").order_by("product__sku", "warehouse__priority")
@@ -350,10 +541,19 @@ class PurchaseOrderResource(ServiceResource):
         export_order = fields
         use_transactions = True
         clean_model_instances = False
+        # Rows only read (the purchase orders are created in after_import), so the library's savepoint per row
+        # protects nothing; use_bulk drops it (there is nothing for its batches to save).
+        use_bulk = True
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.orders: dict[str, dict] = {}
+        # Looked up once per import, not once per row: the file's products and existing numbers (one query each,
+        # in before_import), warehouses and suppliers by the text in the file (a query per distinct text).
+        self.products: dict[str, Product] = {}
+        self.existing_numbers: set[str] = set()
+        self.warehouses: dict[str, Warehouse | None] = {}
+        self.suppliers: dict[str, Supplier | None] = {}
 
     def get_import_id_fields(self):
         return []
@@ -377,6 +577,22 @@ class PurchaseOrderResource(ServiceResource):
                 "Export purchase orders for a file with the right columns."
             )
         self.orders = {}
+        rows = [dict(zip(dataset.headers, values, strict=True)) for values in dataset]
+        skus = {_cell(row, "sku") for row in rows} - {""}
+        numbers = {_cell(row, "number") for row in rows} - {""}
+        self.products = {product.sku: product for product in Product.objects.filter(sku__in=skus)}
+        self.existing_numbers = set(PurchaseOrder.objects.filter(number__in=numbers).values_list("number", flat=True))
+        self.warehouses, self.suppliers = {}, {}
+
+    def warehouse_by_code(self, code: str) -> Warehouse | None:
+        if code not in self.warehouses:
+            self.warehouses[code] = Warehouse.objects.filter(code__iexact=code).first()
+        return self.warehouses[code]
+
+    def supplier_by_name(self, name: str) -> Supplier | None:
+        if name not in self.suppliers:
+            self.suppliers[name] = Supplier.objects.filter(name__iexact=name).first()
+        return self.suppliers[name]
 
     def get_instance(self, instance_loader, row):
         return None  # every row is a new line of a new purchase order
@@ -386,18 +602,18 @@ class PurchaseOrderResource(ServiceResource):
         number = _cell(row, "number")
         if not number:
             errors["number"] = "Every row needs the purchase order number."
-        elif PurchaseOrder.objects.filter(number=number).exists():
+        elif number in self.existing_numbers:
             errors["number"] = (
                 f"Purchase order {number} already exists. Import creates new purchase orders; change existing ones "
                 "on their page or over the API."
             )
         code = _cell(row, "warehouse")
-        warehouse = Warehouse.objects.filter(code__iexact=code).first() if code else None
+        warehouse = self.warehouse_by_code(code) if code else None
         if warehouse is None:
             errors["warehouse"] = f"No warehouse with code {code!r}." if code else "Every row needs a warehouse code."
         supplier = None
         if _cell(row, "supplier"):
-            supplier = Supplier.objects.filter(name__iexact=_cell(row, "supplier")).first()
+            supplier = self.supplier_by_name(_cell(row, "supplier"))
             if supplier is None:
                 errors["supplier"] = f"No supplier named {_cell(row, 'supplier')!r}."
         status = _cell(row, "status").lower() or PurchaseOrder.Status.ORDERED
@@ -412,7 +628,7 @@ class PurchaseOrderResource(ServiceResource):
         if "expected_date" not in errors and dates.get("expected_date") is None:
             errors["expected_date"] = "Every row needs the expected date (YYYY-MM-DD)."
         sku = _cell(row, "sku")
-        product = Product.objects.filter(sku=sku).first() if sku else None
+        product = self.products.get(sku) if sku else None
         if product is None:
             errors["sku"] = f"No product with SKU {sku!r}." if sku else "Every row needs a SKU."
         try:

@@ -8,7 +8,8 @@ extends the order admin with the workflows that touch the backorder queue ("Allo
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -24,6 +25,7 @@ from inventory.admin import (
 )
 from inventory.exceptions import DomainError
 
+from .admin_paging import BigTableAdminMixin
 from .exceptions import NothingToShip, ShipCompleteHeld
 from .models import Allocation, Customer, OrderLine, SalesOrder, Shipment, ShipmentLine
 from .services import order_ship, order_ship_blockers
@@ -46,17 +48,69 @@ def numbers_list(numbers: list[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
+def related_total(model, field: str, *, to: str, aggregate=Sum) -> Coalesce:
+    """The total of `field` over the `model` rows whose `to` foreign key points at the listed row, 0 if none.
+
+    A correlated subquery, computed for the rows of the page only (one lookup through the foreign key's index
+    each), where a JOIN + GROUP BY would aggregate the whole table before the changelist's LIMIT.
+    """
+    rows = model.objects.filter(**{to: OuterRef("pk")}).order_by().values(to)
+    return Coalesce(Subquery(rows.annotate(total=aggregate(field)).values("total")), 0)
+
+
+# Up to this many matches, a search hands PostgreSQL the ids it found (it then knows how many there are); above,
+# it keeps the condition as a join or subquery, which the list's index order meets early for so common a term.
+SEARCH_ID_LIMIT = 1000
+
+
+def few_ids(queryset: QuerySet) -> list | None:
+    """The ids of `queryset` (one query, which stops early) when there are at most SEARCH_ID_LIMIT, else None.
+
+    A "contains", join or subquery condition gets a guess of its row count from the planner, which then sorts a
+    million rows when the guess was a handful (or reads a million when it was many); a list of values gets the
+    real count from the statistics.
+    """
+    ids = list(queryset.values_list("pk", flat=True)[: SEARCH_ID_LIMIT + 1])
+    return None if len(ids) > SEARCH_ID_LIMIT else ids
+
+
+def ids_or_subquery(queryset: QuerySet) -> list | QuerySet:
+    """few_ids(queryset), or the subquery when there are more."""
+    ids = few_ids(queryset)
+    return queryset.values("pk") if ids is None else ids
+
+
+def order_search_q(term: str, *, names: bool = True) -> Q:
+    """Orders whose number or customer email starts with `term`, or (`names`, for a term without digits or "@")
+    whose customer's name contains it.
+
+    Each part is a condition on one table's index (the LIKE indexes of the unique number and email columns, the
+    customer foreign key): search_fields would OR them across the customer join, which reads every order.
+    Numbers are stored upper case and emails lower case (order placement), so the prefixes match either case.
+    "Contains" has no index, so a term that looks like a number or an email does not read every customer's name.
+    """
+    term = term.strip()
+    customers = Q(email__startswith=term.lower())
+    if names and not any(char.isdigit() or char == "@" for char in term):
+        customers |= Q(name__icontains=term)
+    customer_ids = ids_or_subquery(Customer.objects.order_by().filter(customers))
+    return Q(number__startswith=term.upper()) | Q(customer_id__in=customer_ids)
+
+
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["email", "name", "tier", "order_count", "created_at"]
     list_filter = ["tier"]
     search_fields = ["email", "name"]
     readonly_fields = ["created_at", "orders_link"]
     fields = ["email", "name", "tier", "created_at", "orders_link"]
-    show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
-        return super().get_queryset(request).annotate(order_count=Count("orders"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(order_count=related_total(SalesOrder, "pk", to="customer", aggregate=Count))
+        )
 
     def has_delete_permission(self, request, obj=None):
         # Orders point at customers (PROTECT), and an order's history must stay whole.
@@ -144,7 +198,7 @@ class ShipmentInline(admin.TabularInline):
         )
 
 
-class SalesOrderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
+class SalesOrderAdmin(BigTableAdminMixin, ActionsOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "number",
         "placed_at",
@@ -159,10 +213,9 @@ class SalesOrderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
         "units_cancelled",
     ]
     list_filter = ["status", "ship_complete", "placed_at", "customer__tier"]
-    search_fields = ["number", "customer__email", "customer__name"]
+    search_fields = ["number", "customer__email", "customer__name"]  # searched by get_search_results
+    search_help_text = "An order number or customer email, or how it starts; or part of the customer's name."
     list_select_related = ["customer"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     actions = ["ship_allocated"]
     inlines = [OrderLineInline, ShipmentInline]
     fulfilment_fields = ["units_summary", "shipping", "allocations"]
@@ -182,13 +235,18 @@ class SalesOrderAdmin(ActionsOnlyAdminMixin, admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                units_ordered=Sum("lines__quantity"),
-                units_allocated=Sum("lines__allocated"),
-                units_backordered=Sum("lines__backordered"),
-                units_shipped=Sum("lines__shipped"),
-                units_cancelled=Sum("lines__cancelled"),
+                units_ordered=related_total(OrderLine, "quantity", to="order"),
+                units_allocated=related_total(OrderLine, "allocated", to="order"),
+                units_backordered=related_total(OrderLine, "backordered", to="order"),
+                units_shipped=related_total(OrderLine, "shipped", to="order"),
+                units_cancelled=related_total(OrderLine, "cancelled", to="order"),
             )
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(order_search_q(search_term)), False
 
     # Columns and read-only fields
 
@@ -322,7 +380,7 @@ class OrderNumberFilter(ValueListFilter):
 
 
 @admin.register(OrderLine)
-class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderLineAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "order_number",
         "sku",
@@ -337,8 +395,6 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["order__status", "order__ship_complete"]
     search_fields = ["order__number", "product__sku", "product__name", "order__customer__email"]
     list_select_related = ["order__customer", "product"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     fields = ["order", "product", "quantity", "allocated", "backordered", "shipped", "cancelled"]
     readonly_fields = fields
 
@@ -360,13 +416,11 @@ class OrderLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Allocation)
-class AllocationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AllocationAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order_number", "sku", "warehouse", "quantity"]
     list_filter = [OrderNumberFilter, "stock_level__warehouse"]
     search_fields = ["line__order__number", "line__product__sku", "line__order__customer__email"]
     list_select_related = ["line__order", "line__product", "stock_level__warehouse"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     fields = ["line", "stock_level", "quantity"]
     readonly_fields = fields
 
@@ -409,19 +463,17 @@ class ShipmentLineInline(admin.TabularInline):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ShipmentAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "order_number", "customer_email", "shipped_at", "units", "created_by"]
     list_filter = ["shipped_at"]
     search_fields = ["order__number", "order__customer__email"]
     list_select_related = ["order__customer", "created_by"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     fields = ["order", "shipped_at", "created_by"]
     readonly_fields = fields
     inlines = [ShipmentLineInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Shipment]:
-        return super().get_queryset(request).annotate(units=Sum("lines__quantity"))
+        return super().get_queryset(request).annotate(units=related_total(ShipmentLine, "quantity", to="shipment"))
 
     @admin.display(description="order", ordering="order__number")
     def order_number(self, shipment: Shipment) -> str:
@@ -437,13 +489,11 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ShipmentLine)
-class ShipmentLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ShipmentLineAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["shipment", "order_number", "sku", "warehouse", "quantity"]
     search_fields = ["shipment__order__number", "line__product__sku"]
     list_filter = ["stock_level__warehouse"]
     list_select_related = ["shipment__order", "line__order", "line__product", "stock_level__warehouse"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     fields = ["shipment", "line", "stock_level", "quantity"]
     readonly_fields = fields
 

@@ -68,6 +68,8 @@ class SalesOrder(models.Model):
         indexes = [
             models.Index(fields=["status", "-placed_at"]),
             models.Index(fields=["-placed_at", "-id"]),
+            # Overdue backorders (the promised ship-by date passed): few orders promise one, so partial.
+            models.Index(fields=["ship_by"], condition=Q(ship_by__isnull=False), name="salesorder_ship_by_idx"),
         ]
 
     def __str__(self) -> str:
@@ -134,6 +136,7 @@ class Shipment(models.Model):
 
     class Meta:
         ordering = ["-shipped_at", "-id"]
+        indexes = [models.Index(fields=["-shipped_at", "-id"], name="shipment_shipped_at_idx")]
 
     def __str__(self) -> str:
         return f"Shipment {self.pk} of {self.order.number}"

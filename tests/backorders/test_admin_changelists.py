@@ -69,6 +69,16 @@ CHANGELISTS = [
     ("admin:backorders_complianceclock_changelist", "?notice=due"),
     ("admin:backorders_complianceclock_changelist", "?deadline=week&refund=overdue"),
     ("admin:backorders_etachange_changelist", ""),
+    # Search and the filters made index-friendly for a million rows (test_admin_filters_at_scale.py)
+    ("admin:orders_salesorder_changelist", "?q=so-"),
+    ("admin:orders_salesorder_changelist", "?customer__tier__exact=standard"),
+    ("admin:backorders_backorder_changelist", "?overdue=no&age=0-7"),
+    ("admin:backorders_backorder_changelist", "?age=8-14"),
+    ("admin:backorders_backorder_changelist", "?q=P0"),
+    ("admin:backorders_backorder_changelist", "?line__order__customer__tier__exact=standard"),
+    ("admin:backorders_complianceevent_changelist", "?kind__exact=clock_started&channel__exact=system"),
+    ("admin:orders_shipment_changelist", "?shipped_at__gte=2020-01-01+00:00:00%2B00:00"),
+    ("admin:backorders_complianceclock_changelist", "?profile=us_ftc"),
 ]
 
 
