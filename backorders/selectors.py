@@ -31,8 +31,11 @@ class QueuedLine:
     customer_email: str
 
 
-def backorder_fill_candidates(*, product_id: int, strategy: FillStrategy, units: int) -> list[QueuedLine]:
-    """The head of the queue that `units` reach: lines with fewer than `units` waiting ahead of them, in order.
+def backorder_fill_candidates(
+    *, product_id: int, strategy: FillStrategy, units: int, limit: int | None = None
+) -> list[QueuedLine]:
+    """The head of the queue that `units` reach: lines with fewer than `units` waiting ahead of them, in order
+    (at most `limit` of them: the first part of that head).
 
     One query however long the queue: every waiting line holds at least one unit, so the head is among the
     first `units` lines in queue order — read with LIMIT (under fifo straight off the partial queue index,
@@ -51,7 +54,7 @@ def backorder_fill_candidates(*, product_id: int, strategy: FillStrategy, units:
             "quantity",
             "line__order__number",
             "line__order__customer__email",
-        )[:units]
+        )[: units if limit is None else min(units, limit)]
     )
     head: list[QueuedLine] = []
     ahead = 0

@@ -15,3 +15,11 @@ def recompute_etas() -> None:
     from django.core.management import call_command
 
     call_command("recompute_etas", verbosity=0)
+
+
+@shared_task(name="backorders.purge_idempotency_keys", ignore_result=True, soft_time_limit=600, time_limit=660)
+def purge_idempotency_keys() -> int:
+    """Nightly: forget Idempotency-Keys past their time to live (IDEMPOTENCY_KEY_TTL_HOURS)."""
+    from .idempotency import idempotency_keys_purge
+
+    return idempotency_keys_purge()

@@ -124,17 +124,30 @@ def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResu
     return result
 
 
+# A fill reads and writes the queue head this many lines at a time, so its memory does not grow with the
+# receipt (a receipt covering 100,000 lines is ten rounds of the same constant number of statements).
+FILL_CHUNK_LINES = 10_000
+
+
 def _fill_product_locked(
     *, product_id: int, levels: list[StockLevel], strategy: FillStrategy, recompute_etas: bool
 ) -> FillResult:
-    available = sum(level.available for level in levels)
-    if available <= 0:
-        return FillResult()
-    takes = [
-        _Take(line, _take_in_memory(levels, line.quantity))
-        for line in backorder_fill_candidates(product_id=product_id, strategy=strategy, units=available)
-    ]
-    return _write_takes(takes, recompute_etas=recompute_etas)
+    """Serve the product's queue head from `levels` (locked), FILL_CHUNK_LINES lines a round: each round reads
+    the next lines of the head (the ones filled before are no longer waiting) and writes them; a line is
+    never split across rounds (it takes what it can of what is left). One re-peg at the end."""
+    result = FillResult()
+    while (available := sum(level.available for level in levels)) > 0:
+        head = backorder_fill_candidates(
+            product_id=product_id, strategy=strategy, units=available, limit=FILL_CHUNK_LINES
+        )
+        result.merge(
+            _write_takes([_Take(line, _take_in_memory(levels, line.quantity)) for line in head], recompute_etas=False)
+        )
+        if len(head) < FILL_CHUNK_LINES:
+            break
+    if recompute_etas and result.units:
+        etas_recompute(product_ids=[product_id])
+    return result
 
 
 @transaction.atomic

@@ -1,7 +1,8 @@
 """ETA recompute and manual edits. The pegging rule is in backorders.pegging; a manual ETA wins
 until cleared but still takes its place in the queue."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -70,32 +71,53 @@ def etas_peg_placed(*, order_id: int, as_of: date | None = None) -> int:
     product. No email or event comes of a brand-new line's first ETA (it is part of backorder_created), so
     notify_eta_changes is not asked.
     """
-    new_lines = list(
-        Backorder.objects.filter(line__order_id=order_id, status=Backorder.Status.WAITING).values_list(
+    new_lines = [
+        NewLine(*row)
+        for row in Backorder.objects.filter(line__order_id=order_id, status=Backorder.Status.WAITING).values_list(
             "pk", "product_id", "quantity", "eta", "eta_source"
         )
-    )
-    by_product: dict[int, list[tuple]] = {}
-    for row in new_lines:
-        by_product.setdefault(row[1], []).append(row)
+    ]
+    products_lock(product_ids={line.product_id for line in new_lines})
+    return peg_placed_locked(new_lines=new_lines, as_of=as_of)
+
+
+@dataclass(frozen=True, slots=True)
+class NewLine:
+    """A backorder just written by a placement, as much as pegging it needs."""
+
+    pk: int
+    product_id: int
+    quantity: int
+    eta: date | None = None
+    eta_source: str = ""
+
+
+def peg_placed_locked(
+    *, new_lines: Sequence[NewLine], products: Mapping[int, Product] | None = None, as_of: date | None = None
+) -> int:
+    """etas_peg_placed for a caller inside its transaction that holds these products' locks already (order
+    placement) and may pass the products it read (with their supplier when it has no lead time of its own)."""
+    by_product: dict[int, list[NewLine]] = {}
+    for line in new_lines:
+        by_product.setdefault(line.product_id, []).append(line)
     if not by_product:
         return 0
-    products_lock(product_ids=by_product)
     today = as_of or timezone.localdate()
     policy = BackorderPolicy.current()
     strategy = fill_strategy(policy.fill_strategy)
     repeg_ids: list[int] = []
-    tail_lines: dict[int, tuple] = {}
+    tail_lines: dict[int, NewLine] = {}
     for product_id, rows in by_product.items():
         last = backorder_fill_queue(product_id=product_id, strategy=strategy).reverse().values_list("pk", flat=True)
-        if len(rows) == 1 and last.first() == rows[0][0]:
+        if len(rows) == 1 and last.first() == rows[0].pk:
             tail_lines[product_id] = rows[0]
         else:
             repeg_ids.append(product_id)
     changed = etas_recompute(product_ids=repeg_ids, as_of=today, strategy=strategy) if repeg_ids else 0
     if not tail_lines:
         return changed
-    products = Product.objects.select_related("supplier").in_bulk(list(tail_lines))
+    if products is None or any(products.get(product_id) is None for product_id in tail_lines):
+        products = Product.objects.select_related("supplier").in_bulk(list(tail_lines))
     supply = open_supply(product_ids=list(tail_lines), as_of=today)
     waiting = dict(
         Backorder.objects.filter(product_id__in=list(tail_lines), status=Backorder.Status.WAITING)
@@ -105,23 +127,23 @@ def etas_peg_placed(*, order_id: int, as_of: date | None = None) -> int:
     )
     updates: dict[int, dict[str, object]] = {}
     changes: list[EtaChange] = []
-    for product_id, (pk, _, quantity, eta, source) in tail_lines.items():
+    for product_id, line in tail_lines.items():
         product = products[product_id]
-        ahead = waiting[product_id] - quantity
+        ahead = waiting[product_id] - line.quantity
         new = peg(
-            [ahead, quantity] if ahead else [quantity],
+            [ahead, line.quantity] if ahead else [line.quantity],
             supply.get(product_id, []),
             lead_eta=lead_time_eta(product=product, as_of=today, handling_days=policy.handling_days),
             handling_days=policy.handling_days,
             restockable=not product.discontinued,
         )[-1]
-        if (eta, source) == (new.eta, new.source):
+        if (line.eta, line.eta_source) == (new.eta, new.source):
             continue
-        updates[pk] = {"eta": new.eta, "eta_source": new.source}
+        updates[line.pk] = {"eta": new.eta, "eta_source": new.source}
         changes.append(
             EtaChange(
-                backorder_id=pk, old_eta=eta, new_eta=new.eta, old_source=source, new_source=new.source,
-                reason=_reason(new),
+                backorder_id=line.pk, old_eta=line.eta, new_eta=new.eta, old_source=line.eta_source,
+                new_source=new.source, reason=_reason(new),
             )
         )  # fmt: skip
     bulk_set(Backorder, updates)

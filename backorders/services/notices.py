@@ -44,13 +44,18 @@ def _line_row(backorder: Backorder) -> dict[str, object]:
     }
 
 
-def notify_backorder_created(*, order: SalesOrder) -> None:
+def notify_backorder_created(*, order: SalesOrder, waiting_ids: Sequence[int] | None = None) -> None:
     """One email per order that waits for something: what is backordered, until when, what happens next.
 
     Written unrendered (one statement, nothing rendered while the order's transaction is open); the sender
-    renders it from the order's backorders (created_contexts below)."""
-    waiting = list(
-        Backorder.objects.filter(line__order=order, status=Backorder.Status.WAITING).values_list("pk", flat=True)
+    renders it from the order's backorders (created_contexts below). `waiting_ids`: the order's waiting
+    backorders, if the caller has them."""
+    waiting = (
+        list(waiting_ids)
+        if waiting_ids is not None
+        else list(
+            Backorder.objects.filter(line__order=order, status=Backorder.Status.WAITING).values_list("pk", flat=True)
+        )
     )
     if not waiting:
         return

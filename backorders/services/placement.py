@@ -20,7 +20,7 @@ from orders.services import status_for
 
 from ..exceptions import DuplicateOrderNumber
 from ..models import Backorder
-from .eta import etas_peg_placed
+from .eta import NewLine, peg_placed_locked
 from .lines import acting, products_for_lines
 from .notices import notify_backorder_created
 
@@ -90,7 +90,8 @@ def _plan_holds(plans: list[_LinePlan], locked: list[StockLevel]) -> bool:
     return True
 
 
-def _write_lines(order: SalesOrder, plans: list[_LinePlan]) -> None:
+def _write_lines(order: SalesOrder, plans: list[_LinePlan]) -> list[NewLine]:
+    """Insert the order's lines, allocations and backorders; returns the backorders (for their ETAs)."""
     lines = OrderLine.objects.bulk_create(
         OrderLine(order=order, product=p.product, quantity=p.quantity, allocated=p.allocated, backordered=p.backordered)
         for p in plans
@@ -100,7 +101,7 @@ def _write_lines(order: SalesOrder, plans: list[_LinePlan]) -> None:
         for line, plan in zip(lines, plans, strict=True)
         for level, units in plan.takes
     )
-    Backorder.objects.bulk_create(
+    backorders = Backorder.objects.bulk_create(
         Backorder(
             line=line,
             product=plan.product,
@@ -111,6 +112,9 @@ def _write_lines(order: SalesOrder, plans: list[_LinePlan]) -> None:
         for line, plan in zip(lines, plans, strict=True)
         if plan.backordered
     )
+    if any(b.pk is None for b in backorders):  # a database that returns no ids from a bulk insert
+        backorders = list(Backorder.objects.filter(line__order=order, status=Backorder.Status.WAITING))
+    return [NewLine(b.pk, b.product_id, b.quantity, b.eta, b.eta_source) for b in backorders]
 
 
 def _confirm(plans: list[_LinePlan], product_ids: list[int]) -> bool:
@@ -305,12 +309,13 @@ def order_place(
     _insert_order(order, given=bool(number))
 
     placed = False
+    new_lines: list[NewLine] = []
     if not _shortages(plans):
         placed = _take_one_row(order, plans)
         if placed is None:  # the general case: write, then confirm under lock; a stale plan rolls back to here
             try:
                 with transaction.atomic():
-                    _write_lines(order, plans)
+                    new_lines = _write_lines(order, plans)
                     if not _confirm(plans, product_ids):
                         raise _StalePlan
                     placed = True
@@ -321,11 +326,11 @@ def order_place(
         shortages = _shortages(plans)
         if shortages:
             raise InsufficientStock(shortages)
-        _write_lines(order, plans)
+        new_lines = _write_lines(order, plans)
         _take_stock(plans)
-    if any(p.backordered for p in plans):
-        etas_peg_placed(order_id=order.pk)
-        notify_backorder_created(order=order)
+    if new_lines:  # the products are locked (by _confirm or the locked retry)
+        peg_placed_locked(new_lines=new_lines, products={p.product.pk: p.product for p in plans})
+        notify_backorder_created(order=order, waiting_ids=[line.pk for line in new_lines])
     status = _order_status(plans)
     if status != order.status:
         SalesOrder.objects.filter(pk=order.pk).update(status=status)

@@ -172,6 +172,10 @@ from celery.schedules import crontab  # noqa: E402
 CELERY_BEAT_SCHEDULE = {
     "scan-backorders-daily": {"task": "backorders.scan", "schedule": crontab(hour=6, minute=0)},
     "recompute-etas-nightly": {"task": "backorders.recompute_etas", "schedule": crontab(hour=2, minute=30)},
+    "purge-idempotency-keys-nightly": {
+        "task": "backorders.purge_idempotency_keys",
+        "schedule": crontab(hour=3, minute=15),
+    },
     "dispatch-notifications": {"task": "notifications.dispatch", "schedule": 60.0},
     "dispatch-webhooks": {"task": "webhooks.dispatch", "schedule": 60.0},
 }
