@@ -2,7 +2,8 @@
 
 - the hot-row ceiling: pgbench, a locked SELECT then an UPDATE of one row, 2 and 4 clients;
 - a bare ORM order transaction: only the minimal writes, no service;
-- one SQL statement each for a FIFO fill, an ETA re-peg and the compliance scan's decisions.
+- one SQL statement each for a FIFO fill (with its outbox rows, as the engine writes them), an ETA re-peg and
+  the compliance scan's decisions.
 
 The statements run inside a transaction that is rolled back (and the tables vacuumed), so the engines
 then meet the same data.
@@ -123,6 +124,16 @@ WITH level AS (
 ), ledger AS (
     INSERT INTO inventory_stockmovement (movement_type, quantity, reason, source, created_at, stock_level_id)
     VALUES ('receipt', %(units)s, 'Reference fill', 'bench', now(), %(level)s)
+), outbox AS (
+    -- one backorder_filled email per line filled whole, stored for the sender to render (as the engine does)
+    INSERT INTO notifications_notification (kind, status, customer_id, to_email, order_id, line_id, dedupe_key,
+        subject, body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at)
+    SELECT 'backorder_filled', 'pending', o.customer_id, c.email, l.order_id, t.line_id, 'backorder_filled:' || t.id,
+           '', '', '', 0, '', now(), '{}', false, now()
+    FROM take t JOIN orders_orderline l ON l.id = t.line_id JOIN orders_salesorder o ON o.id = l.order_id
+         JOIN orders_customer c ON c.id = o.customer_id
+    WHERE t.units = t.waiting
+    ON CONFLICT (dedupe_key) DO NOTHING
 )
 UPDATE inventory_stocklevel s
 SET on_hand = s.on_hand + %(units)s, allocated = s.allocated + (SELECT coalesce(sum(units), 0) FROM take)

@@ -32,7 +32,7 @@ from config.api.views import NamedNotFoundMixin
 from inventory.exceptions import Conflict
 from inventory.models import PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement
 from orders.models import SalesOrder
-from orders.selectors import order_with_lines
+from orders.selectors import order_with_lines, order_with_lines_by_pk
 
 from .filters import BackorderFilter, OrderFilter, PurchaseOrderFilter
 from .idempotency import IDEMPOTENCY_KEY_PARAMETER, KEY_REUSED, REPLAYED_RESPONSE_HEADER, idempotent
@@ -94,7 +94,7 @@ class OrderViewSet(NamedNotFoundMixin, mixins.ListModelMixin, mixins.RetrieveMod
         return {"create": OrderCreateSerializer, "cancel": OrderCancelSerializer}.get(self.action, OrderSerializer)
 
     def _render(self, order: SalesOrder, status_code: int = status.HTTP_200_OK, **kwargs) -> Response:
-        fresh = self.get_queryset().get(pk=order.pk)
+        fresh = order_with_lines_by_pk(order.pk)
         return Response(
             OrderSerializer(fresh, context=self.get_serializer_context()).data, status=status_code, **kwargs
         )
