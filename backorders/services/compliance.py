@@ -563,8 +563,34 @@ class _DaysSince(Func):
         )
 
 
-# What an offer or update row needs now; the rest of its email is built when it is rendered (below).
-_ROW_FIELDS = ("line_id", "line__order_id", "line__order__customer_id", "line__order__customer__email", "placed_at")
+def _deferred_rows(
+    backorder_ids: Sequence[int],
+    *,
+    key: Callable[[int, int], str],
+    data: Callable[[int, date | None], dict[str, object]],
+    today: date,
+) -> list[DeferredRow]:
+    """The outbox rows of an offer or update batch from one read of plain values: `key(line_id, days waited)`,
+    `data(days waited, eta)`. The rest of each email is built when it is rendered (the builders below)."""
+    rows = (
+        Backorder.objects.filter(pk__any_of=backorder_ids, status=Backorder.Status.WAITING)
+        .order_by("pk")
+        .values_list(
+            "line_id", "line__order_id", "line__order__customer_id", "line__order__customer__email", "placed_at",
+            "eta",
+        )
+    )  # fmt: skip
+    return [
+        DeferredRow(
+            customer_id=customer_id,
+            to_email=email,
+            order_id=order_id,
+            line_id=line_id,
+            dedupe_key=key(line_id, (today - placed_at.date()).days),
+            data=data((today - placed_at.date()).days, eta),
+        )
+        for line_id, order_id, customer_id, email, placed_at, eta in rows
+    ]
 
 
 def _lines_for(notifications: Sequence[Notification]) -> dict[int, OrderLine]:
@@ -619,19 +645,12 @@ def _offers_and_updates(
     )
     with _pk_batches(due_offers, batch_size) as batches:
         for backorder_ids in batches:
-            rows = [
-                DeferredRow(
-                    customer_id=customer_id,
-                    to_email=email,
-                    order_id=order_id,
-                    line_id=line_id,
-                    dedupe_key=f"cancellation_offer:{line_id}",
-                    data={"days_waiting": (today - placed_at.date()).days, "no_eta": eta is None},
-                )
-                for line_id, order_id, customer_id, email, placed_at, eta in waiting.filter(pk__any_of=backorder_ids)
-                .order_by("pk")
-                .values_list(*_ROW_FIELDS, "eta")
-            ]
+            rows = _deferred_rows(
+                backorder_ids,
+                key=lambda line_id, days: f"cancellation_offer:{line_id}",
+                data=lambda days, eta: {"days_waiting": days, "no_eta": eta is None},
+                today=today,
+            )
             with transaction.atomic():
                 result.cancellation_offers += notification_create_deferred(kind=Kind.CANCELLATION_OFFER, rows=rows)
             say(f"cancellation offers: {result.cancellation_offers}")
@@ -656,19 +675,12 @@ def _offers_and_updates(
     )
     with _pk_batches(due_updates, batch_size) as batches:
         for backorder_ids in batches:
-            rows = [
-                DeferredRow(
-                    customer_id=customer_id,
-                    to_email=email,
-                    order_id=order_id,
-                    line_id=line_id,
-                    dedupe_key=f"status_update:{line_id}:{(today - placed_at.date()).days // every}",
-                    data={"days_waiting": (today - placed_at.date()).days},
-                )
-                for line_id, order_id, customer_id, email, placed_at in waiting.filter(pk__any_of=backorder_ids)
-                .order_by("pk")
-                .values_list(*_ROW_FIELDS)
-            ]
+            rows = _deferred_rows(
+                backorder_ids,
+                key=lambda line_id, days: f"status_update:{line_id}:{days // every}",
+                data=lambda days, eta: {"days_waiting": days},
+                today=today,
+            )
             with transaction.atomic():
                 result.status_updates += notification_create_deferred(kind=Kind.STATUS_UPDATE, rows=rows)
             say(f"status updates: {result.status_updates}")
