@@ -37,9 +37,10 @@ class BackOfficeAdminSite(admin.AdminSite):
         return with_history_user
 
     def index(self, request, extra_context=None) -> TemplateResponse:
-        from .dashboard import dashboard_for
+        from .dashboard import dashboard_cached
 
-        return super().index(request, {"dashboard": dashboard_for(request.user), **(extra_context or {})})
+        board = dashboard_cached(request.user, refresh="refresh" in request.GET)
+        return super().index(request, {"dashboard": board, **(extra_context or {})})
 
 
 class BackOfficeAdminConfig(AdminConfig):

@@ -127,6 +127,9 @@ BACKORDER_HANDLING_DAYS = env.int("BACKORDER_HANDLING_DAYS", default=1)
 
 # How long an API Idempotency-Key is remembered (a retry with it returns the first response).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# The admin dashboard's counts aggregate every open backorder (seconds at a million): staff with the same
+# permissions share one count for this long (0: count on every visit). The page says when it counted.
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

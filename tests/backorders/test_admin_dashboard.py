@@ -195,3 +195,30 @@ def test_each_role_gets_shortcuts_to_its_daily_work_and_each_opens(client, main)
         "Import purchase orders",
     ]
     assert list(tasks[CUSTOMER_SERVICE]) == ["Set ETAs", "Cancel an order", "Customer emails"]
+
+
+def test_the_dashboard_is_counted_once_a_minute_per_set_of_permissions_and_says_when(client, shop, settings):
+    from django.core.cache import cache
+
+    settings.DASHBOARD_CACHE_SECONDS = 60
+    cache.clear()
+    warehouse, service = role_user(WAREHOUSE), role_user(CUSTOMER_SERVICE)
+
+    client.force_login(service)
+    first = client.get(reverse("admin:index")).content.decode()
+    assert card_values(first)["Open backorders"][0] == 6
+    assert "counted at" in first and "?refresh=1" in first
+    place(("TENT", 1))  # one more waiting line
+
+    with CaptureQueriesContext(connection) as cached:
+        again = client.get(reverse("admin:index")).content.decode()
+    assert card_values(again)["Open backorders"][0] == 6  # the count of a moment ago, labelled as such
+    assert not any("backorders_backorder" in q["sql"] for q in cached.captured_queries)
+
+    client.force_login(warehouse)  # other permissions: a count of its own, and no compliance panel leaks
+    seen_by_warehouse = card_values(client.get(reverse("admin:index")).content.decode())
+    assert seen_by_warehouse["Open backorders"][0] == 7 and "Refunds overdue" not in seen_by_warehouse
+
+    client.force_login(service)
+    refreshed = card_values(client.get(reverse("admin:index") + "?refresh=1").content.decode())
+    assert refreshed["Open backorders"][0] == 7
