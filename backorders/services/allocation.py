@@ -129,12 +129,10 @@ def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResu
 FILL_CHUNK_LINES = 10_000
 
 
-def _fill_product_locked(
-    *, product_id: int, levels: list[StockLevel], strategy: FillStrategy, recompute_etas: bool
-) -> FillResult:
+def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy: FillStrategy) -> FillResult:
     """Serve the product's queue head from `levels` (locked), FILL_CHUNK_LINES lines a round: each round reads
     the next lines of the head (the ones filled before are no longer waiting) and writes them; a line is
-    never split across rounds (it takes what it can of what is left). One re-peg at the end."""
+    never split across rounds (it takes what it can of what is left). The caller re-pegs."""
     result = FillResult()
     while (available := sum(level.available for level in levels)) > 0:
         head = backorder_fill_candidates(
@@ -145,8 +143,6 @@ def _fill_product_locked(
         )
         if len(head) < FILL_CHUNK_LINES:
             break
-    if recompute_etas and result.units:
-        etas_recompute(product_ids=[product_id])
     return result
 
 
@@ -169,15 +165,14 @@ def backorders_fill(
     for level in stock_levels_lock(product_ids=product_ids):
         levels_by_product[level.product_id].append(level)
     result = FillResult()
+    filled_products = []
     for product_id in product_ids:
-        result.merge(
-            _fill_product_locked(
-                product_id=product_id,
-                levels=levels_by_product[product_id],
-                strategy=strategy,
-                recompute_etas=recompute_etas,
-            )
-        )
+        fill = _fill_product_locked(product_id=product_id, levels=levels_by_product[product_id], strategy=strategy)
+        if fill.units:
+            filled_products.append(product_id)
+        result.merge(fill)
+    if recompute_etas and filled_products:
+        etas_recompute(product_ids=filled_products)  # one statement for all of them
     return result
 
 

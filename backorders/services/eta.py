@@ -58,29 +58,6 @@ def etas_recompute(
     return len(changes)
 
 
-@transaction.atomic
-def etas_peg_placed(*, order_id: int, as_of: date | None = None) -> int:
-    """ETAs for the lines an order just put in the queue; returns how many lines' ETAs were set or changed.
-
-    The common case — one new line of a product that joins the end of its queue — changes no one else's ETA
-    (every line ahead keeps its position and the supply is the same), so only that line is pegged: its
-    position is the queue's waiting units, the walk is backorders.pegging.peg over [units ahead, its own],
-    exactly what a full re-peg would give it. That costs a few indexed reads whatever the queue's length,
-    where a re-peg reads the whole queue. Anything else (a line that sorts ahead of waiting ones: a pinned
-    priority, a VIP under the tier strategy, a back-dated order; two new lines of one product) re-pegs the
-    product. No email or event comes of a brand-new line's first ETA (it is part of backorder_created), so
-    notify_eta_changes is not asked.
-    """
-    new_lines = [
-        NewLine(*row)
-        for row in Backorder.objects.filter(line__order_id=order_id, status=Backorder.Status.WAITING).values_list(
-            "pk", "product_id", "quantity", "eta", "eta_source"
-        )
-    ]
-    products_lock(product_ids={line.product_id for line in new_lines})
-    return peg_placed_locked(new_lines=new_lines, as_of=as_of)
-
-
 @dataclass(frozen=True, slots=True)
 class NewLine:
     """A backorder just written by a placement, as much as pegging it needs."""
@@ -95,8 +72,17 @@ class NewLine:
 def peg_placed_locked(
     *, new_lines: Sequence[NewLine], products: Mapping[int, Product] | None = None, as_of: date | None = None
 ) -> int:
-    """etas_peg_placed for a caller inside its transaction that holds these products' locks already (order
-    placement) and may pass the products it read (with their supplier when it has no lead time of its own)."""
+    """ETAs for the lines an order just put in the queue (order placement, inside its transaction, holding these
+    products' locks); returns how many lines' ETAs were set or changed. `products`: those the caller read.
+
+    The common case — one new line of a product that joins the end of its queue — changes no one else's ETA
+    (every line ahead keeps its position and the supply is the same), so only that line is pegged: its
+    position is the queue's waiting units, the walk is backorders.pegging.peg over [units ahead, its own],
+    exactly what a full re-peg would give it. That costs a few indexed reads whatever the queue's length,
+    where a re-peg reads the whole queue. Anything else (a line that sorts ahead of waiting ones: a pinned
+    priority, a VIP under the tier strategy, a back-dated order) re-pegs the product. No email or event comes
+    of a brand-new line's first ETA (it is part of backorder_created), so notify_eta_changes is not asked.
+    """
     by_product: dict[int, list[NewLine]] = {}
     for line in new_lines:
         by_product.setdefault(line.product_id, []).append(line)

@@ -8,7 +8,6 @@ from datetime import date, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from inventory.dbutils import bulk_add, insert_unless_conflict
@@ -120,19 +119,10 @@ def _write_lines(order: SalesOrder, plans: list[_LinePlan]) -> list[NewLine]:
 def _confirm(plans: list[_LinePlan], product_ids: list[int]) -> bool:
     """Make the planned takes stick, under lock; False when a concurrent change overtook the plan.
 
-    A plan that allocates everything from one stock row (the common one-line order) is one guarded
-    UPDATE: it takes the row lock itself, so the lock is held only from that UPDATE to the commit.
-    Otherwise the products and their stock rows are locked in pk order (the global lock order, so
-    multi-row orders never deadlock), the plan is checked against the locked values, then one UPDATE.
+    The products and their stock rows are locked in pk order (the global lock order, so multi-row orders
+    never deadlock), the plan is checked against the locked values, then one UPDATE. (The one-row order on
+    PostgreSQL never gets here: _take_one_row.)
     """
-    takes = [take for plan in plans for take in plan.takes]
-    if len(takes) == 1 and not any(plan.backordered for plan in plans):
-        [(level, units)] = takes
-        return bool(
-            StockLevel.objects.filter(pk=level.pk, allocated__lte=F("on_hand") - units).update(
-                allocated=F("allocated") + units
-            )
-        )
     if not _plan_holds(plans, stock_levels_lock(product_ids=product_ids)):
         return False
     _take_stock(plans)

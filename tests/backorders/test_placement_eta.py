@@ -1,4 +1,4 @@
-"""A placed line's first ETA is pegged without re-reading the queue when it joins the tail (etas_peg_placed),
+"""A placed line's first ETA is pegged without re-reading the queue when it joins the tail (peg_placed_locked),
 and is always what a full re-peg of the queue gives: random orders, pinned priorities, tiers, back-dated
 orders and purchase orders, then a full re-peg must change nothing."""
 
