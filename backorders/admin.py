@@ -17,7 +17,7 @@ inventory.add_stockmovement, the policy backorders.change_backorderpolicy.
 """
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import AdminForm
@@ -70,9 +70,12 @@ from .resources import ProductResource, PurchaseOrderResource, StockCountResourc
 from .selectors import (
     AGE_BUCKETS,
     Availability,
+    age_bucket_q,
     availability_for,
     backorder_fill_queue,
     lead_time_eta,
+    local_midnight,
+    overdue_q,
     product_next_eta,
 )
 from .services import LineRequest, order_allocate_waiting, order_cancel, stock_adjust_and_fill
@@ -825,15 +828,6 @@ class BackorderStatusFilter(admin.SimpleListFilter):
             }
 
 
-def overdue_indexed_q(*, as_of: date) -> Q:
-    """selectors.overdue_q (the ETA or the order's promised ship-by date has passed), with the order's date tested
-    as `line_id IN (lines of the orders whose date passed)`: PostgreSQL reads those orders once through the orders'
-    ship_by index and walks the queue index testing each line against the result, where through the order join it
-    joins every waiting line to its order first."""
-    late_lines = OrderLine.objects.order_by().filter(order__ship_by__lt=as_of).values("pk")
-    return Q(status=Backorder.Status.WAITING) & (Q(eta__lt=as_of) | Q(line_id__in=late_lines))
-
-
 def overdue_ids(*, as_of: date) -> QuerySet:
     """The same lines as a UNION of one index lookup per half: the (status, eta) index, the orders' ship_by index."""
     waiting = Backorder.objects.order_by().filter(status=Backorder.Status.WAITING)
@@ -858,25 +852,10 @@ class OverdueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         today = timezone.localdate()
         if self.value() == "yes":
-            return filter_by_few_ids(queryset, overdue_ids(as_of=today), overdue_indexed_q(as_of=today))
+            return filter_by_few_ids(queryset, overdue_ids(as_of=today), overdue_q(as_of=today))
         if self.value() == "no":
-            return queryset.exclude(overdue_indexed_q(as_of=today))
+            return queryset.exclude(overdue_q(as_of=today))
         return queryset
-
-
-def local_midnight(day: date) -> datetime:
-    """The start of `day` in the current time zone."""
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
-def placed_between_q(bucket: str, *, as_of: date) -> Q:
-    """selectors.age_bucket_q as a range of placed_at itself, which the (status, placed_at) index serves: a
-    placed_at__date bound converts every row's timestamp to a date before comparing, so no index can."""
-    low, high = AGE_BUCKETS[bucket]
-    q = Q(placed_at__lt=local_midnight(as_of - timedelta(days=low - 1)))
-    if high is not None:
-        q &= Q(placed_at__gte=local_midnight(as_of - timedelta(days=high)))
-    return q
 
 
 class AgeBucketFilter(admin.SimpleListFilter):
@@ -888,7 +867,7 @@ class AgeBucketFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in AGE_BUCKETS:
-            return queryset.filter(placed_between_q(self.value(), as_of=timezone.localdate()))
+            return queryset.filter(age_bucket_q(self.value(), as_of=timezone.localdate()))
         return queryset
 
 

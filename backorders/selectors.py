@@ -1,11 +1,12 @@
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from inventory.models import Product
 from inventory.selectors import Availability, availability_for  # noqa: F401  (re-exported)
+from orders.models import OrderLine
 
 from .models import Backorder, BackorderPolicy
 from .policies import FillStrategy
@@ -128,8 +129,13 @@ def product_next_eta(*, product: Product, available: int, as_of: date | None = N
 
 
 def overdue_q(*, as_of: date) -> Q:
-    """Waiting lines that are late: the ETA has passed, or the order's promised ship-by date has."""
-    return Q(status=Backorder.Status.WAITING) & (Q(eta__lt=as_of) | Q(line__order__ship_by__lt=as_of))
+    """Waiting lines that are late: the ETA has passed, or the order's promised ship-by date has.
+
+    The order's date is tested as `line_id IN (lines of the orders whose date passed)`: PostgreSQL reads those
+    orders once through the orders' ship_by index and walks the queue index testing each line against the
+    result, where through the order join it joins every waiting line to its order first."""
+    late_lines = OrderLine.objects.order_by().filter(order__ship_by__lt=as_of).values("pk")
+    return Q(status=Backorder.Status.WAITING) & (Q(eta__lt=as_of) | Q(line_id__in=late_lines))
 
 
 AGE_BUCKETS: dict[str, tuple[int, int | None]] = {
@@ -140,10 +146,18 @@ AGE_BUCKETS: dict[str, tuple[int, int | None]] = {
 }
 
 
+def local_midnight(day: date) -> datetime:
+    """The start of `day` in the current time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 def age_bucket_q(bucket: str, *, as_of: date) -> Q:
-    """Backorders whose order was placed between the bucket's day bounds before `as_of` (inclusive)."""
+    """Backorders whose order was placed between the bucket's day bounds before `as_of` (inclusive, local days).
+
+    A range of placed_at itself, which the (status, placed_at) index serves (a placed_at__date bound converts
+    every row's timestamp to a date before comparing, so no index can)."""
     low, high = AGE_BUCKETS[bucket]
-    q = Q(placed_at__date__lte=as_of - timedelta(days=low))
+    q = Q(placed_at__lt=local_midnight(as_of - timedelta(days=low - 1)))
     if high is not None:
-        q &= Q(placed_at__date__gte=as_of - timedelta(days=high))
+        q &= Q(placed_at__gte=local_midnight(as_of - timedelta(days=high)))
     return q
