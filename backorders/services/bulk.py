@@ -1,9 +1,9 @@
 """Customer emails customer service sends on demand (admin bulk actions): a status update now, a
 cancellation offer now. The same notices, context and dedupe conventions as the daily scan
-(backorders.services.compliance.notify), so the scan never sends a second offer after one sent here.
+(backorders.services.compliance.notice_spec), so the scan never sends a second offer after one sent here.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,9 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import Notification
+from notifications.services import NotificationSpec, notification_create_many
 
 from ..models import Backorder, BackorderPolicy
-from .compliance import _substitutes, notify
+from .compliance import _substitutes_for, notice_spec
 
 Kind = Notification.Kind
 
@@ -36,27 +37,30 @@ def _waiting_lines(backorders: Iterable[Backorder]) -> tuple[list[Backorder], in
     return waiting, len(rows) - len(waiting)
 
 
+def _queue(backorders: Iterable[Backorder], spec: Callable[[Backorder], NotificationSpec]) -> BulkNoticeResult:
+    """One email per selected waiting line, written with one notification_create_many (existing keys skipped)."""
+    result = BulkNoticeResult()
+    lines, result.not_waiting = _waiting_lines(backorders)
+    result.queued = notification_create_many([spec(backorder) for backorder in lines])
+    result.already = len(lines) - result.queued
+    return result
+
+
 @transaction.atomic
 def backorders_send_status_update(*, backorders: Iterable[Backorder], as_of: date | None = None) -> BulkNoticeResult:
     """Queue a status update email for each selected waiting line now (at most one such email per line a day;
     the scan's regular updates carry on)."""
     today = as_of or timezone.localdate()
-    result = BulkNoticeResult()
-    lines, result.not_waiting = _waiting_lines(backorders)
-    for backorder in lines:
-        line = backorder.line
-        notification = notify(
+    return _queue(
+        backorders,
+        lambda backorder: notice_spec(
             kind=Kind.STATUS_UPDATE,
-            line=line,
-            order=line.order,
-            key=f"status_update:{line.pk}:now:{today.isoformat()}",
+            line=backorder.line,
+            order=backorder.line.order,
+            key=f"status_update:{backorder.line_id}:now:{today.isoformat()}",
             days_waiting=(today - backorder.placed_at.date()).days,
-        )
-        if notification is None:
-            result.already += 1
-        else:
-            result.queued += 1
-    return result
+        ),
+    )
 
 
 @transaction.atomic
@@ -65,22 +69,18 @@ def backorders_offer_cancellation(*, backorders: Iterable[Backorder], as_of: dat
     each selected waiting line now. One offer per line ever: the daily scan will not offer it again."""
     today = as_of or timezone.localdate()
     policy = BackorderPolicy.current()
-    result = BulkNoticeResult()
-    lines, result.not_waiting = _waiting_lines(backorders)
-    for backorder in lines:
-        line = backorder.line
-        notification = notify(
+    backorders = list(backorders)
+    substitutes = _substitutes_for(b.product_id for b in backorders)
+    return _queue(
+        backorders,
+        lambda backorder: notice_spec(
             kind=Kind.CANCELLATION_OFFER,
-            line=line,
-            order=line.order,
-            key=f"cancellation_offer:{line.pk}",
+            line=backorder.line,
+            order=backorder.line.order,
+            key=f"cancellation_offer:{backorder.line_id}",
             days_waiting=(today - backorder.placed_at.date()).days,
-            substitutes=_substitutes(line),
+            substitutes=substitutes.get(backorder.line.product_id, []),
             coupon_code=policy.coupon_code,
             no_eta=backorder.eta is None,
-        )
-        if notification is None:
-            result.already += 1
-        else:
-            result.queued += 1
-    return result
+        ),
+    )
