@@ -633,7 +633,7 @@ def _offers_and_updates(
     *, policy: BackorderPolicy, today: date, batch_size: int, result: ScanResult, say: Callable[[str], None]
 ) -> None:
     """Cancellation offers and periodic status updates: the due lines are selected in the database (no such
-    notification yet: NOT EXISTS), then written a batch at a time with one notification_create_many each."""
+    notification yet: NOT EXISTS), then written unrendered a batch at a time (_write_due)."""
     waiting = Backorder.objects.filter(status=Backorder.Status.WAITING)
 
     offered = Notification.objects.filter(line=OuterRef("line"), kind=Kind.CANCELLATION_OFFER)
@@ -643,17 +643,15 @@ def _offers_and_updates(
         .filter(Q(placed_at__date__lte=cutoff) | Q(eta__isnull=True))
         .exclude(Exists(offered))
     )
-    with _pk_batches(due_offers, batch_size) as batches:
-        for backorder_ids in batches:
-            rows = _deferred_rows(
-                backorder_ids,
-                key=lambda line_id, days: f"cancellation_offer:{line_id}",
-                data=lambda days, eta: {"days_waiting": days, "no_eta": eta is None},
-                today=today,
-            )
-            with transaction.atomic():
-                result.cancellation_offers += notification_create_deferred(kind=Kind.CANCELLATION_OFFER, rows=rows)
-            say(f"cancellation offers: {result.cancellation_offers}")
+    result.cancellation_offers += _write_due(
+        due_offers,
+        kind=Kind.CANCELLATION_OFFER,
+        key=lambda line_id, days: f"cancellation_offer:{line_id}",
+        data=lambda days, eta: {"days_waiting": days, "no_eta": eta is None},
+        today=today,
+        batch_size=batch_size,
+        say=say,
+    )
 
     every = policy.status_update_days
     if not every:
@@ -673,17 +671,36 @@ def _offers_and_updates(
         .annotate(update_key=key)
         .exclude(Exists(sent))
     )
-    with _pk_batches(due_updates, batch_size) as batches:
+    result.status_updates += _write_due(
+        due_updates,
+        kind=Kind.STATUS_UPDATE,
+        key=lambda line_id, days: f"status_update:{line_id}:{days // every}",
+        data=lambda days, eta: {"days_waiting": days},
+        today=today,
+        batch_size=batch_size,
+        say=say,
+    )
+
+
+def _write_due(
+    due: QuerySet,
+    *,
+    kind: str,
+    key: Callable[[int, int], str],
+    data: Callable[[int, date | None], dict[str, object]],
+    today: date,
+    batch_size: int,
+    say: Callable[[str], None],
+) -> int:
+    """One unrendered email of `kind` per backorder in `due`, a batch (and transaction) at a time; how many."""
+    written = 0
+    with _pk_batches(due, batch_size) as batches:
         for backorder_ids in batches:
-            rows = _deferred_rows(
-                backorder_ids,
-                key=lambda line_id, days: f"status_update:{line_id}:{days // every}",
-                data=lambda days, eta: {"days_waiting": days},
-                today=today,
-            )
+            rows = _deferred_rows(backorder_ids, key=key, data=data, today=today)
             with transaction.atomic():
-                result.status_updates += notification_create_deferred(kind=Kind.STATUS_UPDATE, rows=rows)
-            say(f"status updates: {result.status_updates}")
+                written += notification_create_deferred(kind=kind, rows=rows)
+            say(f"{Notification.Kind(kind).label.lower()}s: {written}")
+    return written
 
 
 @transaction.atomic

@@ -18,17 +18,7 @@ from .test_admin_import_export import confirm, row_errors, upload
 
 pytestmark = pytest.mark.django_db
 
-HEADERS = [
-    "sku",
-    "name",
-    "backorders_allowed",
-    "discontinued",
-    "ftc_exempt",
-    "lead_time_days",
-    "supplier",
-    "safety_stock",
-    "reorder_point",
-]
+HEADERS = ProductResource.Meta.fields
 
 
 def products_file(count: int, *, start: int = 0, safety_stock: str = "0") -> tablib.Dataset:
