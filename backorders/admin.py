@@ -17,7 +17,7 @@ inventory.add_stockmovement, the policy backorders.change_backorderpolicy.
 """
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import AdminForm
@@ -61,6 +61,7 @@ from .dashboard import (
     purchase_orders_open_q,
     refund_overdue_q,
     rolling_product_ids_q,
+    ship_by_passed_lookup,
 )
 from .forms import CancelOrdersForm, PinPriorityForm, SetEtaForm
 from .models import Backorder, BackorderPolicy, ComplianceClock, ComplianceEvent, EtaChange
@@ -74,7 +75,7 @@ from .selectors import (
     availability_for,
     backorder_fill_queue,
     lead_time_eta,
-    local_midnight,
+    overdue_ids,
     overdue_q,
     product_next_eta,
 )
@@ -828,13 +829,6 @@ class BackorderStatusFilter(admin.SimpleListFilter):
             }
 
 
-def overdue_ids(*, as_of: date) -> QuerySet:
-    """The same lines as a UNION of one index lookup per half: the (status, eta) index, the orders' ship_by index."""
-    waiting = Backorder.objects.order_by().filter(status=Backorder.Status.WAITING)
-    late_lines = OrderLine.objects.order_by().filter(order__ship_by__lt=as_of).values("pk")
-    return waiting.filter(eta__lt=as_of).values("pk").union(waiting.filter(line_id__in=late_lines).values("pk"))
-
-
 def filter_by_few_ids(queryset: QuerySet, ids: QuerySet, otherwise: Q) -> QuerySet:
     """`queryset` narrowed to `ids` as a list of values when there are few (the planner then knows there are few
     and fetches them by id), else by the condition `otherwise`, which the list walks in its index order."""
@@ -871,33 +865,6 @@ class AgeBucketFilter(admin.SimpleListFilter):
         return queryset
 
 
-def ship_by_passed_parts(*, as_of: date, policy: BackorderPolicy) -> tuple[QuerySet, QuerySet, QuerySet]:
-    """dashboard.ship_by_passed_q (waiting lines whose ship-by date T has passed) in three parts, one per way of
-    knowing T, each answered from one table's index: the lines whose clock's T passed (the clocks' ship_by index);
-    the lines without a clock whose order's promised date passed (the orders' ship_by index); the waiting lines
-    with neither, placed longer ago than the profile's default (the (status, placed_at) index). As one OR across
-    the clock and order joins, PostgreSQL joins every waiting line to both before testing it."""
-    clocked = ComplianceClock.objects.order_by().filter(ship_by__lt=as_of).values("line_id")
-    stated = OrderLine.objects.order_by().filter(compliance__isnull=True, order__ship_by__lt=as_of).values("pk")
-
-    def placed_before(days: int) -> Q:
-        return Q(placed_at__lt=local_midnight(as_of - timedelta(days=days)))
-
-    if policy.compliance_profile == BackorderPolicy.ComplianceProfile.EU_CRD:
-        default = placed_before(policy.eu_delivery_days)
-    else:
-        cash = Q(line__order__credit_applied=False) & placed_before(policy.default_ship_days)
-        credit = Q(line__order__credit_applied=True) & placed_before(policy.credit_ship_days)
-        default = cash | credit
-    unstated = (
-        Backorder.objects.order_by()
-        .filter(status=Backorder.Status.WAITING, line__compliance__isnull=True, line__order__ship_by__isnull=True)
-        .filter(default)
-        .values("pk")
-    )
-    return clocked, stated, unstated
-
-
 class ShipByFilter(admin.SimpleListFilter):
     """Waiting lines past their ship-by date (the compliance clock's T, else the promised or default date)."""
 
@@ -910,15 +877,8 @@ class ShipByFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() != "passed":
             return queryset
-        clocked, stated, unstated = ship_by_passed_parts(as_of=timezone.localdate(), policy=BackorderPolicy.current())
-        waiting = Backorder.objects.order_by().filter(status=Backorder.Status.WAITING)
-        ids = (
-            waiting.filter(line_id__in=clocked)
-            .values("pk")
-            .union(waiting.filter(line_id__in=stated).values("pk"), unstated)
-        )
-        passed = Q(line_id__in=clocked) | Q(line_id__in=stated) | Q(pk__in=unstated)
-        return filter_by_few_ids(queryset, ids, Q(status=Backorder.Status.WAITING) & passed)
+        ids, passed = ship_by_passed_lookup(as_of=timezone.localdate(), policy=BackorderPolicy.current())
+        return filter_by_few_ids(queryset, ids, passed)
 
 
 class BackorderOrderFilter(ValueListFilter):
