@@ -462,11 +462,12 @@ def dashboard_cached(user: AbstractBaseUser | AnonymousUser, *, refresh: bool = 
     rights = "".join("1" if user.has_perm(p) else "0" for p in DASHBOARD_PERMISSIONS)
     key = f"backorders:dashboard:{timezone.localdate().isoformat()}:{rights}"
     board = None if refresh else cache.get(key)
-    if board is None:
-        board = dashboard_for(user)
-        board.computed_at = timezone.now()
-        cache.set(key, board, seconds)
-    board.tasks = common_tasks(user)  # the user's own shortcuts (no query)
+    if board is not None:
+        board.tasks = common_tasks(user)  # the user's own shortcuts (no query)
+        return board
+    board = dashboard_for(user)
+    board.computed_at = timezone.now()
+    cache.set(key, board, seconds)
     return board
 
 
