@@ -193,40 +193,115 @@ SELECT id, old_eta, eta, old_source, source, reason, now() FROM changed
 
 
 SCAN_SQL = """
+WITH unclocked AS (
+    SELECT l.id AS line_id, o.ship_by AS agreed, (o.placed_at AT TIME ZONE 'UTC')::date AS placed_on,
+           o.credit_applied, %(exempt_rule)s AND (o.cash_on_delivery OR p.ftc_exempt) AS exempt
+    FROM orders_orderline l
+    JOIN orders_salesorder o ON o.id = l.order_id
+    JOIN inventory_product p ON p.id = l.product_id
+    WHERE l.backordered > 0 AND NOT EXISTS (SELECT 1 FROM backorders_complianceclock c WHERE c.line_id = l.id)
+), started AS (
+    -- 1. a clock for every waiting line without one (T from the order), with its 'clock started' event
+    INSERT INTO backorders_complianceclock (profile, state, ship_by, revised_date, notices_sent, last_notice_on,
+        consent, consent_deadline, indefinite_consent, cancelled_on, refund_due_by, refund_units, created_at,
+        updated_at, line_id)
+    SELECT %(profile)s, CASE WHEN exempt THEN 'exempt' ELSE 'open' END,
+           coalesce(agreed, placed_on + CASE WHEN credit_applied THEN %(credit_ship_days)s ELSE %(ship_days)s END),
+           NULL, 0, NULL, 'none', NULL, false, NULL, NULL, 0, now(), now(), line_id
+    FROM unclocked
+    ON CONFLICT (line_id) DO NOTHING
+    RETURNING line_id, state, ship_by
+), started_events AS (
+    INSERT INTO backorders_complianceevent (kind, "on", channel, ip_address, details, dedupe_key, created_at, line_id)
+    SELECT 'clock_started', %(today)s, 'system', NULL,
+           jsonb_build_object('ship_by', ship_by::text, 'profile', %(profile)s, 'exempt', state = 'exempt'),
+           'clock:' || line_id, now(), line_id
+    FROM started
+    ON CONFLICT (dedupe_key) DO NOTHING
+), shipped_events AS (
+    -- 2. every shipment of a clocked line on its timeline, once
+    INSERT INTO backorders_complianceevent (kind, "on", channel, ip_address, details, dedupe_key, created_at, line_id)
+    SELECT 'shipped', (s.shipped_at AT TIME ZONE %(tz)s)::date, 'system', NULL,
+           jsonb_build_object('units', sl.quantity, 'shipment', sl.shipment_id), 'shipped:' || sl.id, now(), sl.line_id
+    FROM orders_shipmentline sl JOIN orders_shipment s ON s.id = sl.shipment_id
+    WHERE s.shipped_at < %(day_end)s
+      AND (EXISTS (SELECT 1 FROM backorders_complianceclock c WHERE c.line_id = sl.line_id)
+           OR sl.line_id IN (SELECT line_id FROM started))
+      AND NOT EXISTS (SELECT 1 FROM backorders_complianceevent e WHERE e.dedupe_key = 'shipped:' || sl.id)
+    ON CONFLICT (dedupe_key) DO NOTHING
+), closed AS (
+    -- 3. clocks whose line has nothing left to ship
+    UPDATE backorders_complianceclock c SET state = 'shipped'
+    FROM orders_orderline l
+    WHERE l.id = c.line_id AND c.state = 'open' AND l.backordered = 0 AND l.allocated = 0
+    RETURNING c.id
+), clocks AS (
+    SELECT line_id, ship_by, revised_date, notices_sent, consent, consent_deadline, indefinite_consent
+    FROM backorders_complianceclock WHERE state = 'open'
+    UNION ALL
+    SELECT line_id, ship_by, NULL, 0, 'none', NULL, false FROM started WHERE state = 'open'
+), decisions AS (
+    -- 4. what is due on each open clock with units waiting (us_ftc, the bench's profile)
+    SELECT CASE
+        WHEN c.consent_deadline IS NOT NULL AND %(today)s::date > c.consent_deadline
+             AND c.consent <> 'express' THEN 'cancel'
+        WHEN c.notices_sent = 0 AND %(today)s::date > c.ship_by THEN 'cancel'
+        WHEN c.notices_sent = 0 AND b.eta IS NOT NULL AND b.eta <= c.ship_by
+             AND %(today)s::date < c.ship_by - %(lead)s THEN 'none'
+        WHEN c.notices_sent = 0 THEN 'notice'
+        WHEN c.indefinite_consent OR c.revised_date IS NULL THEN 'none'
+        WHEN c.consent_deadline IS NOT NULL AND c.consent <> 'express' THEN 'none'
+        WHEN NOT (b.eta IS NULL OR b.eta > c.revised_date OR %(today)s::date >= c.revised_date - %(lead)s)
+             THEN 'none'
+        WHEN %(today)s::date <> c.revised_date THEN 'renewed_notice_or_cancel'
+        ELSE 'none' END AS action
+    FROM clocks c
+    JOIN orders_orderline l ON l.id = c.line_id
+    LEFT JOIN backorders_backorder b ON b.line_id = l.id
+    WHERE l.backordered > 0
+), offers AS (
+    -- 5. cancellation offers (waited the policy's days, or no ETA) and status updates (every N days), stored
+    --    unrendered with the facts the sender renders them from, as the engine stores them
+    INSERT INTO notifications_notification (kind, status, customer_id, to_email, order_id, line_id, dedupe_key,
+        subject, body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at)
+    SELECT 'cancellation_offer', 'pending', o.customer_id, cu.email, l.order_id, b.line_id,
+           'cancellation_offer:' || b.line_id, '', '', '', 0, '', now(),
+           jsonb_build_object('days_waiting', %(today)s::date - (b.placed_at AT TIME ZONE 'UTC')::date,
+                              'no_eta', b.eta IS NULL),
+           false, now()
+    FROM backorders_backorder b
+    JOIN orders_orderline l ON l.id = b.line_id
+    JOIN orders_salesorder o ON o.id = l.order_id
+    JOIN orders_customer cu ON cu.id = o.customer_id
+    WHERE b.status = 'waiting' AND b.placed_at < %(day_end)s AND (b.placed_at < %(offer_cutoff)s OR b.eta IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM notifications_notification n
+                      WHERE n.line_id = b.line_id AND n.kind = 'cancellation_offer')
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING 1
+), updates AS (
+    INSERT INTO notifications_notification (kind, status, customer_id, to_email, order_id, line_id, dedupe_key,
+        subject, body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at)
+    SELECT 'status_update', 'pending', o.customer_id, cu.email, l.order_id, b.line_id, d.key, '', '', '', 0, '',
+           now(), jsonb_build_object('days_waiting', d.days), false, now()
+    FROM backorders_backorder b
+    CROSS JOIN LATERAL (
+        SELECT %(today)s::date - (b.placed_at AT TIME ZONE 'UTC')::date AS days,
+               'status_update:' || b.line_id || ':'
+               || ((%(today)s::date - (b.placed_at AT TIME ZONE 'UTC')::date) / %(every)s) AS key) d
+    JOIN orders_orderline l ON l.id = b.line_id
+    JOIN orders_salesorder o ON o.id = l.order_id
+    JOIN orders_customer cu ON cu.id = o.customer_id
+    WHERE %(updates_on)s AND b.status = 'waiting' AND b.placed_at < %(update_cutoff)s
+      AND NOT EXISTS (SELECT 1 FROM notifications_notification n WHERE n.dedupe_key = d.key)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING 1
+)
 SELECT
-    (SELECT count(*) FROM orders_orderline l
-     WHERE l.backordered > 0 AND NOT EXISTS (SELECT 1 FROM backorders_complianceclock c WHERE c.line_id = l.id))
-        AS clocks_to_start,
-    (SELECT count(*) FROM backorders_complianceclock c JOIN orders_orderline l ON l.id = c.line_id
-     WHERE c.state = 'open' AND l.backordered = 0 AND l.allocated = 0) AS clocks_to_close,
-    (SELECT count(*) FILTER (WHERE action <> 'none') FROM (
-        SELECT CASE
-            WHEN c.consent_deadline IS NOT NULL AND %(today)s::date > c.consent_deadline
-                 AND c.consent <> 'express' THEN 'cancel'
-            WHEN c.notices_sent = 0 AND %(today)s::date > c.ship_by THEN 'cancel'
-            WHEN c.notices_sent = 0 AND b.eta IS NOT NULL AND b.eta <= c.ship_by
-                 AND %(today)s::date < c.ship_by - %(lead)s THEN 'none'
-            WHEN c.notices_sent = 0 THEN 'notice'
-            WHEN c.indefinite_consent OR c.revised_date IS NULL THEN 'none'
-            WHEN c.consent_deadline IS NOT NULL AND c.consent <> 'express' THEN 'none'
-            WHEN NOT (b.eta IS NULL OR b.eta > c.revised_date OR %(today)s::date >= c.revised_date - %(lead)s)
-                 THEN 'none'
-            WHEN %(today)s::date <> c.revised_date THEN 'renewed_notice_or_cancel'
-            ELSE 'none' END AS action
-        FROM backorders_complianceclock c
-        JOIN orders_orderline l ON l.id = c.line_id
-        LEFT JOIN backorders_backorder b ON b.line_id = l.id
-        WHERE c.state = 'open' AND l.backordered > 0) d) AS decisions,
-    (SELECT count(*) FROM backorders_backorder b
-     WHERE b.status = 'waiting' AND (b.placed_at < %(offer_cutoff)s OR b.eta IS NULL)
-       AND NOT EXISTS (SELECT 1 FROM notifications_notification n
-                       WHERE n.line_id = b.line_id AND n.kind = 'cancellation_offer')) AS offers_due,
-    (SELECT count(*) FROM backorders_backorder b
-     WHERE b.status = 'waiting' AND b.placed_at < %(update_cutoff)s
-       AND NOT EXISTS (SELECT 1 FROM notifications_notification n
-                       WHERE n.dedupe_key = 'status_update:' || b.line_id || ':'
-                             || ((%(today)s::date - (b.placed_at AT TIME ZONE 'UTC')::date) / %(every)s)))
-        AS updates_due
+    (SELECT count(*) FROM started) AS clocks_started,
+    (SELECT count(*) FROM closed) AS clocks_closed,
+    (SELECT count(*) FROM decisions WHERE action <> 'none') AS decisions,
+    (SELECT count(*) FROM offers) AS offers_written,
+    (SELECT count(*) FROM updates) AS updates_written
 """
 
 
@@ -262,17 +337,28 @@ def vacuum(*tables: str) -> None:
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
-def scan_params(today: date, *, lead_days: int, offer_days: int, every: int) -> dict[str, object]:
+def scan_params(today: date, *, policy) -> dict[str, object]:
+    """SCAN_SQL's parameters for `policy` (a BackorderPolicy) on business day `today`; cutoffs are the starts of
+    days in the current time zone, as the engine's `placed_at__date` lookups read them."""
     from datetime import datetime, timedelta
     from datetime import time as dtime
 
     def start_of(day: date) -> datetime:
         return timezone.make_aware(datetime.combine(day, dtime.min))
 
+    us_ftc = policy.compliance_profile == "us_ftc"
+    every = policy.status_update_days
     return {
         "today": today,
-        "lead": lead_days,
-        "offer_cutoff": start_of(today - timedelta(days=offer_days - 1)),
-        "update_cutoff": start_of(today - timedelta(days=every - 1)),
-        "every": every,
+        "tz": timezone.get_current_timezone_name(),
+        "day_end": start_of(today + timedelta(days=1)),
+        "lead": policy.notice_lead_days,
+        "profile": policy.compliance_profile,
+        "exempt_rule": us_ftc,
+        "ship_days": policy.default_ship_days if us_ftc else policy.eu_delivery_days,
+        "credit_ship_days": policy.credit_ship_days if us_ftc else policy.eu_delivery_days,
+        "offer_cutoff": start_of(today - timedelta(days=policy.cancellation_offer_days - 1)),
+        "update_cutoff": start_of(today - timedelta(days=every - 1)) if every else start_of(today),
+        "updates_on": bool(every),
+        "every": every or 1,
     }

@@ -206,6 +206,19 @@ def summarize(results: dict, compare: dict | None = None) -> list[dict]:
             timers = result.get("timers", {})
             for name, timer in timers.items():
                 rows.append(_row(f"4 {key}", f"  of which {name}: s ({timer['calls']} calls)", timer["seconds"]))
+            counts = result.get("counts")
+            if counts:
+                engine, statement = zip(*counts.values(), strict=True)
+                rows.append(
+                    _row(
+                        f"4 {key}",
+                        "  clocks started/closed, actions, offers, updates: engine (statement)",
+                        "/".join(map(str, engine)),
+                        "/".join(map(str, statement)),
+                        target="equal",
+                        met=engine == statement,
+                    )
+                )
             if "notify_eta_changes" in timers:
                 engine = result["seconds"] - timers["notify_eta_changes"]["seconds"]
                 rate = round(result["waiting_lines"] / engine, 1) if engine > 0 else None
