@@ -237,6 +237,33 @@ def notification_create_deferred(*, kind: str, rows: Sequence[DeferredRow]) -> i
     return len(new_ids)
 
 
+def notification_create_deferred_from(*, kind: str, rows_sql: str, params: Mapping[str, object]) -> int:
+    """`notification_create_deferred` with its rows selected in the database (PostgreSQL): `rows_sql` is a
+    SELECT of (customer_id, to_email, order_id, line_id, dedupe_key, data as jsonb) with %(name)s parameters,
+    so the rows never travel through Python. One INSERT … SELECT, existing dedupe keys skipped, one send task
+    per SEND_CHUNK new rows after commit. Call inside the transaction of the change. Returns how many were new."""
+    if kind not in _CONTEXT_BUILDERS:
+        raise ValueError(f"No context builder registered for {kind!r}: register_context_builder() it first.")
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("PostgreSQL only: elsewhere use notification_create_deferred.")
+    now = timezone.now()
+    sql = (
+        f'INSERT INTO "{Notification._meta.db_table}" (kind, status, customer_id, to_email, order_id, line_id, '
+        "dedupe_key, subject, body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at) "
+        "SELECT %(outbox_kind)s, %(outbox_status)s, r.c, r.e, r.o, r.l, r.k, '', '', '', 0, '', %(outbox_now)s, r.d, "
+        f"false, %(outbox_now)s FROM ({rows_sql}) AS r(c, e, o, l, k, d) "
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, {**params, "outbox_kind": kind, "outbox_status": Notification.Status.PENDING, "outbox_now": now}
+        )
+        new_ids = [row[0] for row in cursor.fetchall()]
+    if new_ids:
+        transaction.on_commit(lambda: enqueue_send_many(new_ids))
+    return len(new_ids)
+
+
 def notifications_render(*, ids: Iterable[int]) -> int:
     """Render the unrendered notifications among `ids` in bulk (a few queries per kind); returns how many.
 

@@ -28,8 +28,9 @@ from notifications.services import (
     NotificationSpec,
     notification_create,
     notification_create_deferred,
+    notification_create_deferred_from,
 )
-from orders.models import OrderLine, SalesOrder, ShipmentLine
+from orders.models import Customer, OrderLine, SalesOrder, ShipmentLine
 from orders.selectors import order_lines_lock
 
 from ..compliance import ComplianceProfile, Decision, clocks_due_filter, compliance_profile
@@ -376,65 +377,38 @@ def _keyset_pages(ids: QuerySet, batch_size: int) -> Iterator[list[int]]:
         last = chunk[-1]
 
 
-def _insert_new_clocks(clocks: list[ComplianceClock]) -> set[int]:
-    """INSERT the clocks, skipping lines that have one already; the line ids of those inserted.
-
-    On PostgreSQL one `INSERT … SELECT FROM unnest(…) ON CONFLICT (line_id) DO NOTHING RETURNING line_id`: a
-    concurrent clock_start for the same line wins quietly and is not counted or recorded twice here.
-    """
-    if not clocks:
-        return set()
-    if connection.vendor != "postgresql":
-        return {clock.line_id for clock in clocks if insert_unless_conflict(clock, conflict_fields=["line"])}
-    meta = ComplianceClock._meta
-    columns = [f for f in meta.concrete_fields if not f.primary_key]
-    arrays = [[f.get_db_prep_save(f.pre_save(clock, True), connection) for clock in clocks] for f in columns]
-    names = ", ".join(f'"{f.column}"' for f in columns)
-    casts = ", ".join(f"%s::{f.db_type(connection).split('(')[0]}[]" for f in columns)
-    line = meta.get_field("line").column
-    sql = (
-        f'INSERT INTO "{meta.db_table}" ({names}) SELECT * FROM unnest({casts}) '
-        f'ON CONFLICT ("{line}") DO NOTHING RETURNING "{line}"'
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
-        return {row[0] for row in cursor.fetchall()}
-
-
 def _details(**details: object) -> dict[str, object]:
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in details.items()}
 
 
 @transaction.atomic
 def clocks_start(*, line_ids: list[int], profile: ComplianceProfile, today: date) -> int:
-    """clock_start for many lines in a constant number of queries: one read of the lines with their orders and
-    products, one INSERT of the clocks, one of their 'clock started' events. Lines that have a clock already
-    (or no longer wait) are left alone. Returns how many clocks were started."""
-    lines = list(
+    """clock_start for many lines in a constant number of queries. Lines that have a clock already (or no longer
+    wait) are left alone; a concurrent clock_start for the same line wins quietly and is not counted or recorded
+    twice here. Returns how many clocks were started.
+
+    On PostgreSQL one statement: INSERT … SELECT the clocks from the lines, their orders and products (ship_by
+    and the exemption from the profile's clock_start_sql), ON CONFLICT (line) DO NOTHING, and the 'clock
+    started' events from its RETURNING. Elsewhere: one read of the lines, an insert per clock, one of events."""
+    if not line_ids:
+        return 0
+    if connection.vendor == "postgresql":
+        return _clocks_start_sql(line_ids=line_ids, profile=profile, today=today)
+    lines = (
         OrderLine.objects.filter(pk__any_of=line_ids, backordered__gt=0, compliance__isnull=True)
         .select_related("order", "product")
-        .only(
-            "id",
-            "order__ship_by",
-            "order__placed_at",
-            "order__credit_applied",
-            "order__cash_on_delivery",
-            "product__ftc_exempt",
-        )
         .order_by("pk")
     )
-    clocks = []
-    for line in lines:
-        exempt = _is_exempt(line, profile)
-        clocks.append(
-            ComplianceClock(
-                line_id=line.pk,
-                profile=profile.code,
-                ship_by=profile.ship_by(line.order),
-                state=ComplianceClock.State.EXEMPT if exempt else ComplianceClock.State.OPEN,
-            )
+    clocks = [
+        ComplianceClock(
+            line_id=line.pk,
+            profile=profile.code,
+            ship_by=profile.ship_by(line.order),
+            state=ComplianceClock.State.EXEMPT if _is_exempt(line, profile) else ComplianceClock.State.OPEN,
         )
-    started = _insert_new_clocks(clocks)
+        for line in lines
+    ]
+    started = [clock for clock in clocks if insert_unless_conflict(clock, conflict_fields=["line"])]
     ComplianceEvent.objects.bulk_create(
         [
             ComplianceEvent(
@@ -447,12 +421,56 @@ def clocks_start(*, line_ids: list[int], profile: ComplianceProfile, today: date
                     ship_by=clock.ship_by, profile=profile.code, exempt=clock.state == ComplianceClock.State.EXEMPT
                 ),
             )
-            for clock in clocks
-            if clock.line_id in started
+            for clock in started
         ],
         ignore_conflicts=True,
     )
     return len(started)
+
+
+def _clocks_start_sql(*, line_ids: list[int], profile: ComplianceProfile, today: date) -> int:
+    ship_by, exempt = profile.clock_start_sql(order="o", product="p")
+    sql = f"""
+        WITH started AS (
+            INSERT INTO {ComplianceClock._meta.db_table} (profile, state, ship_by, revised_date, notices_sent,
+                last_notice_on, consent, consent_deadline, indefinite_consent, cancelled_on, refund_due_by,
+                refund_units, created_at, updated_at, line_id)
+            SELECT %(profile)s, CASE WHEN {exempt} THEN %(exempt)s ELSE %(open)s END, {ship_by}, NULL, 0, NULL,
+                   %(consent)s, NULL, false, NULL, NULL, 0, %(now)s, %(now)s, l.id
+            FROM {OrderLine._meta.db_table} l
+            JOIN {SalesOrder._meta.db_table} o ON o.id = l.order_id
+            JOIN {Product._meta.db_table} p ON p.id = l.product_id
+            WHERE l.id = ANY(%(ids)s) AND l.backordered > 0
+            ORDER BY l.id
+            ON CONFLICT (line_id) DO NOTHING
+            RETURNING line_id, state, ship_by
+        ), recorded AS (
+            INSERT INTO {ComplianceEvent._meta.db_table} (kind, "on", channel, ip_address, details, dedupe_key,
+                created_at, line_id)
+            SELECT %(kind)s, %(today)s, %(channel)s, NULL,
+                   jsonb_build_object('ship_by', to_char(ship_by, 'YYYY-MM-DD'), 'profile', %(profile)s::text,
+                                      'exempt', state = %(exempt)s),
+                   'clock:' || line_id, %(now)s, line_id
+            FROM started ORDER BY line_id
+            ON CONFLICT (dedupe_key) DO NOTHING
+        )
+        SELECT count(*) FROM started
+    """
+    params = {
+        "ids": list(line_ids),
+        "profile": profile.code,
+        "exempt": ComplianceClock.State.EXEMPT,
+        "open": ComplianceClock.State.OPEN,
+        "consent": Consent.NONE,
+        "kind": Event.CLOCK_STARTED,
+        "channel": ComplianceEvent.Channel.SYSTEM,
+        "today": today,
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        [(started,)] = cursor.fetchall()
+    return started
 
 
 def backorders_scan(
@@ -648,6 +666,8 @@ def _offers_and_updates(
         kind=Kind.CANCELLATION_OFFER,
         key=lambda line_id, days: f"cancellation_offer:{line_id}",
         data=lambda days, eta: {"days_waiting": days, "no_eta": eta is None},
+        key_sql="'cancellation_offer:' || b.line_id",
+        data_sql="jsonb_build_object('days_waiting', w.days, 'no_eta', b.eta IS NULL)",
         today=today,
         batch_size=batch_size,
         say=say,
@@ -676,6 +696,8 @@ def _offers_and_updates(
         kind=Kind.STATUS_UPDATE,
         key=lambda line_id, days: f"status_update:{line_id}:{days // every}",
         data=lambda days, eta: {"days_waiting": days},
+        key_sql=f"'status_update:' || b.line_id || ':' || (w.days / {int(every)})",
+        data_sql="jsonb_build_object('days_waiting', w.days)",
         today=today,
         batch_size=batch_size,
         say=say,
@@ -688,17 +710,40 @@ def _write_due(
     kind: str,
     key: Callable[[int, int], str],
     data: Callable[[int, date | None], dict[str, object]],
+    key_sql: str,
+    data_sql: str,
     today: date,
     batch_size: int,
     say: Callable[[str], None],
 ) -> int:
-    """One unrendered email of `kind` per backorder in `due`, a batch (and transaction) at a time; how many."""
+    """One unrendered email of `kind` per backorder in `due` that still waits, a batch (and transaction) at a
+    time; how many. `key(line_id, days waited)` and `data(days waited, eta)` build each row's dedupe key and
+    facts; on PostgreSQL their SQL twins `key_sql` and `data_sql` (over the backorder `b` and `w.days`, the days
+    waited since the UTC date it was placed, as Python's placed_at.date() reads it) do, in one INSERT … SELECT
+    per batch that no row travels through Python for."""
     written = 0
+    rows_sql = f"""
+        SELECT o.customer_id, cu.email, l.order_id, b.line_id, {key_sql}, {data_sql}
+        FROM {Backorder._meta.db_table} b
+        CROSS JOIN LATERAL (SELECT %(today)s::date - (b.placed_at AT TIME ZONE 'UTC')::date AS days) w
+        JOIN {OrderLine._meta.db_table} l ON l.id = b.line_id
+        JOIN {SalesOrder._meta.db_table} o ON o.id = l.order_id
+        JOIN {Customer._meta.db_table} cu ON cu.id = o.customer_id
+        WHERE b.id = ANY(%(ids)s) AND b.status = %(waiting)s
+        ORDER BY b.id
+    """
     with _pk_batches(due, batch_size) as batches:
         for backorder_ids in batches:
-            rows = _deferred_rows(backorder_ids, key=key, data=data, today=today)
             with transaction.atomic():
-                written += notification_create_deferred(kind=kind, rows=rows)
+                if connection.vendor == "postgresql":
+                    written += notification_create_deferred_from(
+                        kind=kind,
+                        rows_sql=rows_sql,
+                        params={"ids": backorder_ids, "today": today, "waiting": Backorder.Status.WAITING},
+                    )
+                else:
+                    rows = _deferred_rows(backorder_ids, key=key, data=data, today=today)
+                    written += notification_create_deferred(kind=kind, rows=rows)
             say(f"{Notification.Kind(kind).label.lower()}s: {written}")
     return written
 
