@@ -2,7 +2,8 @@
 a time, and the profiles' due filters never missing a clock that `decide` would act on."""
 
 import itertools
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.db import connection
@@ -20,7 +21,7 @@ from backorders.services.compliance import (
     compliance_profile,
 )
 from notifications.models import Notification
-from orders.models import OrderLine
+from orders.models import OrderLine, SalesOrder
 
 from ..inventory.factories import ProductFactory, WarehouseFactory, stock
 from .factories import waiting_queue
@@ -161,3 +162,93 @@ def test_substitutes_for_many_products_match_the_per_line_answer():
     for line in OrderLine.objects.select_related("product"):
         assert found[line.product_id] == _substitutes(line)
     assert [s["sku"] for s in found[tent.pk]] == ["SUB-0", "SUB-1", "SUB-2", "SUB-4", "SUB-5"]
+
+
+@pytest.mark.parametrize("code", sorted(PROFILES))
+def test_clocks_started_in_one_statement_follow_the_profiles_python_rules(code):
+    """clocks_start's SQL (the profile's clock_start_sql) gives every line the ship-by date and exemption the
+    Python rules give it: agreed date or not, credit or not, cash on delivery, an exempt product, an order placed
+    just after or just before midnight UTC."""
+    policy = BackorderPolicy.current()
+    profile = compliance_profile(policy, code)
+    grid = list(
+        itertools.product(
+            [None, TODAY + timedelta(days=3)],  # ship-by date agreed at checkout
+            [False, True],  # credit applied
+            [False, True],  # cash on delivery
+            [False, True],  # exempt product
+            [time(0, 30), time(23, 30)],  # placed at (UTC)
+        )
+    )
+    for i, (agreed, credit, cod, exempt, at) in enumerate(grid):
+        [order] = waiting_queue(ProductFactory(sku=f"GRID-{i}", ftc_exempt=exempt), 1)
+        placed = datetime.combine(TODAY - timedelta(days=i % 3), at, tzinfo=UTC)
+        SalesOrder.objects.filter(pk=order.pk).update(
+            ship_by=agreed, credit_applied=credit, cash_on_delivery=cod, placed_at=placed
+        )
+    lines = list(OrderLine.objects.select_related("order", "product").order_by("pk"))
+
+    started = clocks_start(line_ids=[line.pk for line in lines], profile=profile, today=TODAY)
+
+    assert started == len(grid)
+    clocks = {clock.line_id: clock for clock in ComplianceClock.objects.all()}
+    events = {event.line_id: event for event in ComplianceEvent.objects.filter(kind="clock_started")}
+    for line in lines:
+        exempt = code == "us_ftc" and (line.order.cash_on_delivery or line.product.ftc_exempt)
+        expected = (code, "exempt" if exempt else "open", profile.ship_by(line.order))
+        assert (clocks[line.pk].profile, clocks[line.pk].state, clocks[line.pk].ship_by) == expected
+        assert (events[line.pk].on, events[line.pk].dedupe_key, events[line.pk].details) == (
+            TODAY,
+            f"clock:{line.pk}",
+            {"ship_by": expected[2].isoformat(), "profile": code, "exempt": exempt},
+        )
+    assert {clock.state for clock in clocks.values()} == ({"open", "exempt"} if code == "us_ftc" else {"open"})
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles", "Pacific/Auckland"])
+def test_offers_and_updates_written_in_sql_carry_the_keys_and_facts_of_the_python_rule(zone, settings):
+    """The scan's INSERT … SELECT of offers and status updates writes, for every waiting line, the row the Python
+    rule gives: offered after 14 days or without an ETA, an update per 7 days waited (numbered by whole periods
+    from the UTC date it was placed, as placed_at.date() reads it), with the customer, order, line and facts."""
+    settings.TIME_ZONE = zone
+    today = timezone.localdate()
+    product = ProductFactory(sku="WAITS")
+    ages = [0, 1, 6, 7, 8, 13, 14, 15, 20, 21, 29]
+    grid = list(itertools.product(ages, [time(0, 30), time(12), time(23, 30)], [True, False]))
+    waiting_queue(product, len(grid))
+    backorders = list(Backorder.objects.filter(product=product).order_by("line_id"))
+    for backorder, (age, at, has_eta) in zip(backorders, grid, strict=True):
+        placed = timezone.make_aware(datetime.combine(today - timedelta(days=age), at))
+        backorder.placed_at = placed
+        backorder.eta = today + timedelta(days=5) if has_eta else None
+        SalesOrder.objects.filter(lines__pk=backorder.line_id).update(placed_at=placed)
+    Backorder.objects.bulk_update(backorders, ["placed_at", "eta"])
+    policy = BackorderPolicy.current()
+
+    def facts(data: dict) -> str:
+        return json.dumps(data, sort_keys=True)
+
+    expected = set()
+    for backorder in Backorder.objects.select_related("line__order__customer").order_by("pk"):
+        local_day = timezone.localdate(backorder.placed_at)
+        days = (today - backorder.placed_at.date()).days
+        order = backorder.line.order
+        who = (order.customer_id, order.customer.email, order.pk, backorder.line_id)
+        if local_day <= today and (
+            local_day <= today - timedelta(days=policy.cancellation_offer_days) or backorder.eta is None
+        ):
+            data = {"days_waiting": days, "no_eta": backorder.eta is None}
+            expected.add(("cancellation_offer", *who, f"cancellation_offer:{backorder.line_id}", facts(data)))
+        if local_day <= today - timedelta(days=policy.status_update_days):
+            key = f"status_update:{backorder.line_id}:{days // policy.status_update_days}"
+            expected.add(("status_update", *who, key, facts({"days_waiting": days})))
+
+    backorders_scan(as_of=today)
+
+    written = {
+        (n.kind, n.customer_id, n.to_email, n.order_id, n.line_id, n.dedupe_key, facts(n.data))
+        for n in Notification.objects.filter(kind__in=["cancellation_offer", "status_update"])
+    }
+    assert written == expected
+    assert {kind for kind, *_ in written} == {"cancellation_offer", "status_update"}
+    assert Notification.objects.filter(kind__in=["cancellation_offer", "status_update"], rendered=True).count() == 0
