@@ -440,7 +440,7 @@ def _clocks_start_sql(*, line_ids: list[int], profile: ComplianceProfile, today:
             FROM {OrderLine._meta.db_table} l
             JOIN {SalesOrder._meta.db_table} o ON o.id = l.order_id
             JOIN {Product._meta.db_table} p ON p.id = l.product_id
-            WHERE l.id = ANY(%(ids)s) AND l.backordered > 0
+            WHERE l.id = ANY(%(ids)s::bigint[]) AND l.backordered > 0
             ORDER BY l.id
             ON CONFLICT (line_id) DO NOTHING
             RETURNING line_id, state, ship_by
@@ -729,7 +729,7 @@ def _write_due(
         JOIN {OrderLine._meta.db_table} l ON l.id = b.line_id
         JOIN {SalesOrder._meta.db_table} o ON o.id = l.order_id
         JOIN {Customer._meta.db_table} cu ON cu.id = o.customer_id
-        WHERE b.id = ANY(%(ids)s) AND b.status = %(waiting)s
+        WHERE b.id = ANY(%(ids)s::bigint[]) AND b.status = %(waiting)s
         ORDER BY b.id
     """
     with _pk_batches(due, batch_size) as batches:
