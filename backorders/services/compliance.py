@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models import CharField, Exists, Func, IntegerField, OuterRef, Q, QuerySet, Value
@@ -647,6 +647,12 @@ def cancellation_offer_contexts(notifications: Sequence[Notification]) -> dict[i
     }
 
 
+def _start_of(day: date) -> datetime:
+    """The first instant of `day` in the current time zone: `placed_at < _start_of(day + 1)` is
+    `placed_at__date <= day`, in a form the (status, placed_at) index serves."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 def _offers_and_updates(
     *, policy: BackorderPolicy, today: date, batch_size: int, result: ScanResult, say: Callable[[str], None]
 ) -> None:
@@ -657,8 +663,8 @@ def _offers_and_updates(
     offered = Notification.objects.filter(line=OuterRef("line"), kind=Kind.CANCELLATION_OFFER)
     cutoff = today - timedelta(days=policy.cancellation_offer_days)
     due_offers = (
-        waiting.filter(placed_at__date__lte=today)
-        .filter(Q(placed_at__date__lte=cutoff) | Q(eta__isnull=True))
+        waiting.filter(placed_at__lt=_start_of(today + timedelta(days=1)))
+        .filter(Q(placed_at__lt=_start_of(cutoff + timedelta(days=1))) | Q(eta__isnull=True))
         .exclude(Exists(offered))
     )
     result.cancellation_offers += _write_due(
@@ -687,7 +693,7 @@ def _offers_and_updates(
     )
     sent = Notification.objects.filter(dedupe_key=OuterRef("update_key"))
     due_updates = (
-        waiting.filter(placed_at__date__lte=today - timedelta(days=every))
+        waiting.filter(placed_at__lt=_start_of(today - timedelta(days=every - 1)))
         .annotate(update_key=key)
         .exclude(Exists(sent))
     )
