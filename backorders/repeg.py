@@ -17,7 +17,8 @@ The queue and supply parts are ORM querysets (the fill strategy's ordering lives
 the merge, the update and the insert are raw SQL, which the ORM cannot express.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection
@@ -40,6 +41,15 @@ NO_RESTOCK_REASON = "No restock expected"
 _STATEMENT = """
 WITH queue AS MATERIALIZED ({queue}),
 supply AS MATERIALIZED ({supply}),
+{peg}
+INSERT INTO backorders_etachange (backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at)
+SELECT id, old_eta, new_eta, old_source, new_source, reason, %(now)s FROM changed
+RETURNING id, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at
+"""
+
+# From the queue's positions and the supply's running sums to the changed lines updated (`changed`): the CTEs
+# both statements share.
+_PEG = """
 ends AS (
     SELECT product_id, array_agg(covered ORDER BY covered) AS covered,
            array_agg(arrival ORDER BY covered) AS arrivals, array_agg(number ORDER BY covered) AS numbers
@@ -85,28 +95,46 @@ changed AS (
     FROM fresh f
     WHERE b.id = f.id
     RETURNING b.id, f.old_eta, f.old_source, f.eta AS new_eta, f.source AS new_source, f.reason
-)
-INSERT INTO backorders_etachange (backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at)
-SELECT id, old_eta, new_eta, old_source, new_source, reason, %(now)s FROM changed
-RETURNING id, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at
-"""
+)"""
+
+
+def _positions(strategy: FillStrategy) -> Window:
+    return Window(
+        Sum("quantity"),
+        partition_by=[F("product_id")],
+        order_by=strategy.queue_order(),
+        frame=RowRange(start=None, end=0),
+    )
 
 
 def _queue_sql(product_ids: Sequence[int], strategy: FillStrategy) -> tuple[str, tuple]:
     queue = (
         Backorder.objects.filter(product_id__in=product_ids, status=Backorder.Status.WAITING)
-        .annotate(
-            position=Window(
-                Sum("quantity"),
-                partition_by=[F("product_id")],
-                order_by=strategy.queue_order(),
-                frame=RowRange(start=None, end=0),
-            )
-        )
+        .annotate(position=_positions(strategy))
         .order_by()
         .values("id", "product_id", "eta", "eta_source", "position")
     )
     return queue.query.sql_with_params()
+
+
+# A LIMIT the ORM writes as a literal, replaced in the SQL by the per-product bound (see _head_sql).
+_LIMIT_SLOT = 987_654_321
+
+
+def _head_sql(product_id: int, strategy: FillStrategy) -> tuple[str, tuple]:
+    """The first lines of one product's queue with their positions, as many as `bound` says for the product
+    (all of them when its bound is NULL). In fill order, so PostgreSQL reads the queue index and stops there."""
+    head = (
+        Backorder.objects.filter(product_id=product_id, status=Backorder.Status.WAITING)
+        .annotate(position=_positions(strategy))
+        .order_by(*strategy.queue_order())
+        .values("id", "product_id", "eta", "eta_source", "position")
+    )[:_LIMIT_SLOT]
+    sql, params = head.query.sql_with_params()
+    slot = f"LIMIT {_LIMIT_SLOT}"
+    assert sql.count(slot) == 1
+    limit = f"LIMIT (SELECT b.ahead + 1 FROM bound b WHERE b.product_id = {int(product_id)})"
+    return f"({sql.replace(slot, limit)})", params
 
 
 def _supply_sql(product_ids: Sequence[int], today: date) -> tuple[str, tuple]:
@@ -128,19 +156,13 @@ def _supply_sql(product_ids: Sequence[int], today: date) -> tuple[str, tuple]:
             number=F("purchase_order__number"),
         )
         .order_by()
-        .values("product_id", "arrival", "covered", "number")
+        .values("id", "product_id", "arrival", "raw_arrival", "covered", "number")
     )
     return supply.query.sql_with_params()
 
 
-def repeg(*, product_ids: Sequence[int], today: date, handling_days: int, strategy: FillStrategy) -> list[EtaChange]:
-    """Re-peg every waiting line of these products in one statement; returns the EtaChange rows it wrote.
-
-    The caller holds the products' locks (backorders.services.eta.etas_recompute). PostgreSQL only."""
-    queue_sql, queue_params = _queue_sql(product_ids, strategy)
-    supply_sql, supply_params = _supply_sql(product_ids, today)
-    # The ORM's parts use positional placeholders; the rest is named: turn the parts' into literals' slots.
-    named = {
+def _named(today: date, handling_days: int) -> dict[str, object]:
+    return {
         "po": Source.PURCHASE_ORDER,
         "lead": Source.LEAD_TIME,
         "manual": Source.MANUAL,
@@ -151,27 +173,128 @@ def repeg(*, product_ids: Sequence[int], today: date, handling_days: int, strate
         "today": today,
         "now": timezone.now(),
     }
-    for i, value in enumerate([*queue_params, *supply_params]):
-        named[f"p{i}"] = value
-    queue_sql = _name_placeholders(queue_sql, 0)
-    supply_sql = _name_placeholders(supply_sql, len(queue_params))
-    sql = _STATEMENT.format(queue=queue_sql, supply=supply_sql)
+
+
+def _with_parts(named: dict[str, object], parts: Sequence[tuple[str, tuple]]) -> list[str]:
+    """The ORM parts' SQL with their positional placeholders named (p0, p1, … across all parts), their values
+    added to `named`."""
+    out = []
+    first = 0
+    for sql, params in parts:
+        for i, value in enumerate(params):
+            named[f"p{first + i}"] = value
+        out.append(_name_placeholders(sql, first))
+        first += len(params)
+    return out
+
+
+def _change(row: Sequence) -> EtaChange:
+    pk, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at = row
+    return EtaChange(
+        id=pk,
+        backorder_id=backorder_id,
+        old_eta=old_eta,
+        new_eta=new_eta,
+        old_source=old_source,
+        new_source=new_source,
+        reason=reason,
+        created_at=created_at,
+    )
+
+
+def repeg(*, product_ids: Sequence[int], today: date, handling_days: int, strategy: FillStrategy) -> list[EtaChange]:
+    """Re-peg every waiting line of these products in one statement; returns the EtaChange rows it wrote.
+
+    The caller holds the products' locks (backorders.services.eta.etas_recompute). PostgreSQL only."""
+    named = _named(today, handling_days)
+    queue_sql, supply_sql = _with_parts(named, [_queue_sql(product_ids, strategy), _supply_sql(product_ids, today)])
+    sql = _STATEMENT.format(queue=queue_sql, supply=supply_sql, peg=_PEG)
     with connection.cursor() as cursor:
         cursor.execute(sql, named)
         rows = cursor.fetchall()
-    return [
-        EtaChange(
-            id=pk,
-            backorder_id=backorder_id,
-            old_eta=old_eta,
-            new_eta=new_eta,
-            old_source=old_source,
-            new_source=new_source,
-            reason=reason,
-            created_at=created_at,
-        )
-        for pk, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at in rows
-    ]
+    return [_change(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """The PO line a receipt took units from, as the supply orders it: (arrival, raw arrival, line id)."""
+
+    arrival: date
+    raw_arrival: date
+    line_id: int
+
+
+_AFTER_RECEIPT = """
+WITH supply AS MATERIALIZED ({supply}),
+received AS (
+    SELECT * FROM unnest(%(products)s::bigint[], %(arrivals)s::date[], %(raw_arrivals)s::date[], %(lines)s::bigint[])
+        AS r(product_id, arrival, raw_arrival, line_id)
+),
+bound AS MATERIALIZED (
+    SELECT r.product_id,
+           CASE WHEN r.line_id IS NOT NULL THEN coalesce(
+               (SELECT max(s.covered) FROM supply s WHERE s.product_id = r.product_id
+                  AND (s.arrival, s.raw_arrival, s.id) < (r.arrival, r.raw_arrival, r.line_id)), 0) END AS ahead,
+           coalesce((SELECT max(s.covered) FROM supply s WHERE s.product_id = r.product_id), 0) AS total
+    FROM received r
+),
+queue AS MATERIALIZED ({heads}),
+{peg},
+written AS (
+    INSERT INTO backorders_etachange (backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at)
+    SELECT id, old_eta, new_eta, old_source, new_source, reason, %(now)s FROM changed
+    RETURNING id, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at
+),
+unsettled AS (
+    SELECT b.product_id FROM bound b
+    WHERE (SELECT min(q.position) FROM queue q WHERE q.product_id = b.product_id AND q.position > b.ahead) > b.total
+)
+SELECT id, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at, NULL FROM written
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, product_id FROM unsettled
+"""
+
+
+def repeg_after_receipt(
+    *, received: Mapping[int, Received | None], today: date, handling_days: int, strategy: FillStrategy
+) -> list[EtaChange]:
+    """Re-peg the products of a receipt, each only as far as the receipt can have changed its ETAs; returns the
+    EtaChange rows written. `received`: per product, the PO line the receipt took units from, or None (re-peg
+    the whole queue). The caller holds the products' locks. PostgreSQL only.
+
+    Why a bound is enough: when a product's fill served exactly the units received on one open PO line, every
+    line left waiting moved `units` closer to the head, and the supply shrank by `units` at that PO line and
+    nowhere else. A line the supply ahead of that PO line (`ahead`, after the receipt) does not reach is covered
+    by the same PO line as before (or still by none), so its ETA is what it was — given that it was pegged
+    (the ETAs are kept pegged: every change to a queue or its supply re-pegs; the nightly job moves the day).
+    So only the first lines, up to position `ahead`, are re-pegged, plus the next one; their running positions
+    and the PO coverage are exact for any head of the queue, so each gets exactly what a full re-peg gives it.
+    One exception: lines no PO covers take the ETA of the last covered line as a floor; if the line after the
+    bound is already uncovered, that last covered line is within the bound and the floor may have moved, so
+    that product's whole queue is re-pegged (a second statement, for those products only). One statement
+    otherwise, however many products and lines."""
+    if not received:
+        return []
+    product_ids = sorted(received)
+    named = _named(today, handling_days)
+    named.update(
+        products=product_ids,
+        arrivals=[r.arrival if (r := received[pk]) else None for pk in product_ids],
+        raw_arrivals=[r.raw_arrival if (r := received[pk]) else None for pk in product_ids],
+        lines=[r.line_id if (r := received[pk]) else None for pk in product_ids],
+    )
+    supply_sql, *heads = _with_parts(
+        named, [_supply_sql(product_ids, today), *(_head_sql(pk, strategy) for pk in product_ids)]
+    )
+    sql = _AFTER_RECEIPT.format(supply=supply_sql, heads="\nUNION ALL\n".join(heads), peg=_PEG.strip())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, named)
+        rows = cursor.fetchall()
+    changes = [_change(row[:8]) for row in rows if row[8] is None]
+    unsettled = [row[8] for row in rows if row[8] is not None]
+    if unsettled:
+        changes += repeg(product_ids=unsettled, today=today, handling_days=handling_days, strategy=strategy)
+    return changes
 
 
 def _name_placeholders(sql: str, first: int) -> str:

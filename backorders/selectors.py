@@ -30,6 +30,7 @@ class QueuedLine:
     quantity: int
     order_number: str
     customer_email: str
+    customer_id: int
 
 
 def backorder_fill_candidates(
@@ -55,6 +56,7 @@ def backorder_fill_candidates(
             "quantity",
             "line__order__number",
             "line__order__customer__email",
+            "line__order__customer_id",
         )[: units if limit is None else min(units, limit)]
     )
     head: list[QueuedLine] = []

@@ -5,7 +5,7 @@ with a constant number of set-based statements however many lines are filled.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -22,7 +22,7 @@ from ..models import Backorder
 from ..policies import FillStrategy, fill_strategy
 from ..selectors import QueuedLine, backorder_fill_candidates
 from .eta import etas_recompute
-from .notices import notify_filled
+from .notices import FilledRecipient, notify_filled
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +120,15 @@ def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResu
     ]
     if recompute_etas:
         etas_recompute(product_ids={t.line.product_id for t in takes})
-    notify_filled(backorder_ids=filled)
+    notify_filled(
+        backorder_ids=filled,
+        recipients={
+            t.line.backorder_id: FilledRecipient(
+                t.line.customer_id, t.line.customer_email, t.line.order_id, t.line.line_id
+            )
+            for t in takes
+        },
+    )
     return result
 
 
@@ -146,6 +154,19 @@ def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy:
     return result
 
 
+def backorders_fill_locked(
+    *, levels_by_product: Mapping[int, list[StockLevel]], product_ids: Iterable[int], strategy: FillStrategy
+) -> FillResult:
+    """backorders_fill's work for a caller that holds the products' locks and their stock rows (`levels_by_product`:
+    the locked rows of active warehouses, as stock_levels_lock returns them, per product). Does not re-peg."""
+    result = FillResult()
+    for product_id in sorted(set(product_ids)):
+        result.merge(
+            _fill_product_locked(product_id=product_id, levels=levels_by_product.get(product_id, []), strategy=strategy)
+        )
+    return result
+
+
 @transaction.atomic
 def backorders_fill(
     *, product_ids: Iterable[int], strategy: FillStrategy | None = None, recompute_etas: bool = True
@@ -156,21 +177,15 @@ def backorders_fill(
     customer tier then placed time), then line id. Per product: one locked read of its stock rows, one
     ordered read of the head of its queue (only the lines the stock reaches), then bulk writes.
     A ship_complete order keeps a partial fill and ships once complete. The remaining lines' ETAs are
-    re-pegged unless `recompute_etas=False` (a caller that re-pegs these products itself right after, e.g. a
-    receipt, which also changed their supply).
+    re-pegged unless `recompute_etas=False` (a caller that re-pegs these products itself right after).
     """
     strategy = strategy or fill_strategy()
     product_ids = sorted(set(product_ids))
     levels_by_product: dict[int, list[StockLevel]] = defaultdict(list)
     for level in stock_levels_lock(product_ids=product_ids):
         levels_by_product[level.product_id].append(level)
-    result = FillResult()
-    filled_products = []
-    for product_id in product_ids:
-        fill = _fill_product_locked(product_id=product_id, levels=levels_by_product[product_id], strategy=strategy)
-        if fill.units:
-            filled_products.append(product_id)
-        result.merge(fill)
+    result = backorders_fill_locked(levels_by_product=levels_by_product, product_ids=product_ids, strategy=strategy)
+    filled_products = sorted({entry.product_id for entry in result.entries})
     if recompute_etas and filled_products:
         etas_recompute(product_ids=filled_products)  # one statement for all of them
     return result
@@ -196,7 +211,16 @@ def order_allocate_waiting(*, order: SalesOrder, acting_user: AbstractBaseUser |
     )
     takes = [
         _Take(
-            QueuedLine(b.pk, b.line_id, order.pk, b.product_id, b.quantity, order.number, b.line.order.customer.email),
+            QueuedLine(
+                b.pk,
+                b.line_id,
+                order.pk,
+                b.product_id,
+                b.quantity,
+                order.number,
+                b.line.order.customer.email,
+                b.line.order.customer_id,
+            ),
             _take_in_memory(levels_by_product[b.product_id], b.quantity),
         )
         for b in backorders
