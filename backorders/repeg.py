@@ -117,24 +117,19 @@ def _queue_sql(product_ids: Sequence[int], strategy: FillStrategy) -> tuple[str,
     return queue.query.sql_with_params()
 
 
-# A LIMIT the ORM writes as a literal, replaced in the SQL by the per-product bound (see _head_sql).
-_LIMIT_SLOT = 987_654_321
-
-
-def _head_sql(product_id: int, strategy: FillStrategy) -> tuple[str, tuple]:
-    """The first lines of one product's queue with their positions, as many as `bound` says for the product
-    (all of them when its bound is NULL). In fill order, so PostgreSQL reads the queue index and stops there."""
+def _head_sql(product_id: int, strategy: FillStrategy, limit: int | None) -> tuple[str, tuple]:
+    """The first `limit` lines of one product's queue (all of them when None) with their positions. In fill order
+    with a literal LIMIT, so PostgreSQL reads the head off the queue index and stops there."""
     head = (
         Backorder.objects.filter(product_id=product_id, status=Backorder.Status.WAITING)
         .annotate(position=_positions(strategy))
         .order_by(*strategy.queue_order())
         .values("id", "product_id", "eta", "eta_source", "position")
-    )[:_LIMIT_SLOT]
+    )
+    if limit is not None:
+        head = head[:limit]
     sql, params = head.query.sql_with_params()
-    slot = f"LIMIT {_LIMIT_SLOT}"
-    assert sql.count(slot) == 1
-    limit = f"LIMIT (SELECT b.ahead + 1 FROM bound b WHERE b.product_id = {int(product_id)})"
-    return f"({sql.replace(slot, limit)})", params
+    return f"({sql})", params
 
 
 def _supply_sql(product_ids: Sequence[int], today: date) -> tuple[str, tuple]:
@@ -226,17 +221,9 @@ class Received:
 
 _AFTER_RECEIPT = """
 WITH supply AS MATERIALIZED ({supply}),
-received AS (
-    SELECT * FROM unnest(%(products)s::bigint[], %(arrivals)s::date[], %(raw_arrivals)s::date[], %(lines)s::bigint[])
-        AS r(product_id, arrival, raw_arrival, line_id)
-),
-bound AS MATERIALIZED (
-    SELECT r.product_id,
-           CASE WHEN r.line_id IS NOT NULL THEN coalesce(
-               (SELECT max(s.covered) FROM supply s WHERE s.product_id = r.product_id
-                  AND (s.arrival, s.raw_arrival, s.id) < (r.arrival, r.raw_arrival, r.line_id)), 0) END AS ahead,
-           coalesce((SELECT max(s.covered) FROM supply s WHERE s.product_id = r.product_id), 0) AS total
-    FROM received r
+bound AS (
+    SELECT * FROM unnest(%(products)s::bigint[], %(ahead)s::bigint[], %(total)s::bigint[])
+        AS b(product_id, ahead, total)
 ),
 queue AS MATERIALIZED ({heads}),
 {peg},
@@ -255,6 +242,25 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, product_id FROM unsettled
 """
 
 
+def _open_supply_keys(product_ids: Sequence[int], today: date) -> dict[int, list[tuple[tuple, int]]]:
+    """Per product, each open PO line's place in the supply order, (arrival, raw arrival, id), and its open
+    quantity. One query."""
+    rows = (
+        PurchaseOrderLine.objects.filter(
+            product_id__in=product_ids,
+            purchase_order__status__in=PurchaseOrder.OPEN_STATUSES,
+            received__lt=F("quantity"),
+        )
+        .annotate(raw_arrival=Coalesce("expected_date", "purchase_order__expected_date"))
+        .order_by()
+        .values_list("product_id", "raw_arrival", "id", F("quantity") - F("received"))
+    )
+    keys: dict[int, list[tuple[tuple, int]]] = {}
+    for product_id, raw_arrival, line_id, units in rows:
+        keys.setdefault(product_id, []).append(((max(raw_arrival, today), raw_arrival, line_id), units))
+    return keys
+
+
 def repeg_after_receipt(
     *, received: Mapping[int, Received | None], today: date, handling_days: int, strategy: FillStrategy
 ) -> list[EtaChange]:
@@ -271,20 +277,32 @@ def repeg_after_receipt(
     and the PO coverage are exact for any head of the queue, so each gets exactly what a full re-peg gives it.
     One exception: lines no PO covers take the ETA of the last covered line as a floor; if the line after the
     bound is already uncovered, that last covered line is within the bound and the floor may have moved, so
-    that product's whole queue is re-pegged (a second statement, for those products only). One statement
-    otherwise, however many products and lines."""
+    that product's whole queue is re-pegged (a second statement, for those products only).
+
+    Two statements otherwise, however many products and lines: the open supply's order (to know each bound),
+    then the re-peg of the heads."""
     if not received:
         return []
     product_ids = sorted(received)
+    supply = _open_supply_keys([pk for pk in product_ids if received[pk] is not None], today)
+    ahead: dict[int, int | None] = {}
+    total: dict[int, int | None] = {}
+    for pk in product_ids:
+        line = received[pk]
+        if line is None:
+            ahead[pk] = total[pk] = None
+            continue
+        key = (line.arrival, line.raw_arrival, line.line_id)
+        ahead[pk] = sum(units for other, units in supply.get(pk, []) if other < key)
+        total[pk] = sum(units for _, units in supply.get(pk, []))
     named = _named(today, handling_days)
-    named.update(
-        products=product_ids,
-        arrivals=[r.arrival if (r := received[pk]) else None for pk in product_ids],
-        raw_arrivals=[r.raw_arrival if (r := received[pk]) else None for pk in product_ids],
-        lines=[r.line_id if (r := received[pk]) else None for pk in product_ids],
-    )
+    named.update(products=product_ids, ahead=[ahead[pk] for pk in product_ids], total=[total[pk] for pk in product_ids])
     supply_sql, *heads = _with_parts(
-        named, [_supply_sql(product_ids, today), *(_head_sql(pk, strategy) for pk in product_ids)]
+        named,
+        [
+            _supply_sql(product_ids, today),
+            *(_head_sql(pk, strategy, None if ahead[pk] is None else ahead[pk] + 1) for pk in product_ids),
+        ],
     )
     sql = _AFTER_RECEIPT.format(supply=supply_sql, heads="\nUNION ALL\n".join(heads), peg=_PEG.strip())
     with connection.cursor() as cursor:
