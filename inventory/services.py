@@ -68,16 +68,19 @@ def stock_receive_locked(
     reason: str,
     source: str,
     acting_user: AbstractBaseUser | None = None,
+    write_on_hand: bool = True,
 ) -> list[StockMovement]:
     """Put received units on hand: `units` {stock level pk: units > 0} of rows the caller locked (stock_levels_lock,
     inside its transaction), `levels` those rows by pk (their in-memory on_hand follows). One UPDATE however many
     rows, then their ledger rows (type receipt) in one INSERT. What stock_adjust does for a positive change, without
-    locking again."""
+    locking again. `write_on_hand=False`: the caller writes the on_hand change itself, in the same transaction
+    (a receipt adds it to its fill's stock UPDATE)."""
     if any(not isinstance(n, int) or isinstance(n, bool) or n <= 0 for n in units.values()):
         raise InvalidInput("Received units must be whole numbers of at least 1.", fields={"units": ["Must be >= 1."]})
     if not reason or not reason.strip():
         raise InvalidInput("Give a reason for the stock change.", fields={"reason": ["This field is required."]})
-    bulk_add(StockLevel, {pk: {"on_hand": n} for pk, n in units.items()})
+    if write_on_hand:
+        bulk_add(StockLevel, {pk: {"on_hand": n} for pk, n in units.items()})
     for pk, n in units.items():
         levels[pk].on_hand += n
     user = acting_user if acting_user is not None and acting_user.is_authenticated else None

@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from inventory.dbutils import bulk_add, bulk_upsert_add
+from inventory.dbutils import bulk_add, bulk_add_statement, bulk_upsert_add_statement, run_together
 from inventory.models import StockLevel
 from inventory.selectors import plan_take, stock_levels_lock
 from orders.models import Allocation, OrderLine, SalesOrder
@@ -80,9 +80,13 @@ def _take_in_memory(levels: list[StockLevel], units: int) -> list[tuple[StockLev
     return plan
 
 
-def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResult:
+def _write_takes(
+    takes: list[_Take], *, recompute_etas: bool = True, on_hand: dict[int, int] | None = None
+) -> FillResult:
     """Apply planned takes with a constant number of set-based statements: allocations (upsert, adding to
-    a line's existing allocation), stock, lines, backorders (closed when nothing waits), order status."""
+    a line's existing allocation), stock, lines and backorders (closed when nothing waits) in one, then order
+    status. `on_hand`: units received on stock rows whose on_hand the caller has not written yet; written here,
+    in the same UPDATE as the allocations (and emptied), when there is something to take."""
     takes = [t for t in takes if t.units > 0]
     result = FillResult()
     if not takes:
@@ -93,13 +97,19 @@ def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResu
         for level, units in take.from_levels:
             wanted[(take.line.line_id, level.pk)] += units
             level_deltas[level.pk]["allocated"] += units
-    bulk_upsert_add(Allocation, keys=("line", "stock_level"), counter="quantity", rows=wanted)
-    bulk_add(StockLevel, level_deltas)
-    bulk_add(OrderLine, {t.line.line_id: {"allocated": t.units, "backordered": -t.units} for t in takes})
-    bulk_add(
-        Backorder,
-        {t.line.backorder_id: {"quantity": -t.units} for t in takes},
-        exhausted=("quantity", {"status": Backorder.Status.FILLED, "closed_at": timezone.now()}),
+    if on_hand:
+        for pk, units in on_hand.items():
+            level_deltas[pk]["on_hand"] = units
+        on_hand.clear()
+    run_together(
+        bulk_upsert_add_statement(Allocation, keys=("line", "stock_level"), counter="quantity", rows=wanted),
+        bulk_add_statement(StockLevel, level_deltas),
+        bulk_add_statement(OrderLine, {t.line.line_id: {"allocated": t.units, "backordered": -t.units} for t in takes}),
+        bulk_add_statement(
+            Backorder,
+            {t.line.backorder_id: {"quantity": -t.units} for t in takes},
+            exhausted=("quantity", {"status": Backorder.Status.FILLED, "closed_at": timezone.now()}),
+        ),
     )
     orders_refresh_status(order_ids={t.line.order_id for t in takes})
     filled = [t.line.backorder_id for t in takes if t.units == t.line.quantity]
@@ -137,7 +147,9 @@ def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResu
 FILL_CHUNK_LINES = 10_000
 
 
-def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy: FillStrategy) -> FillResult:
+def _fill_product_locked(
+    *, product_id: int, levels: list[StockLevel], strategy: FillStrategy, on_hand: dict[int, int] | None = None
+) -> FillResult:
     """Serve the product's queue head from `levels` (locked), FILL_CHUNK_LINES lines a round: each round reads
     the next lines of the head (the ones filled before are no longer waiting) and writes them; a line is
     never split across rounds (it takes what it can of what is left). The caller re-pegs."""
@@ -147,7 +159,11 @@ def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy:
             product_id=product_id, strategy=strategy, units=available, limit=FILL_CHUNK_LINES
         )
         result.merge(
-            _write_takes([_Take(line, _take_in_memory(levels, line.quantity)) for line in head], recompute_etas=False)
+            _write_takes(
+                [_Take(line, _take_in_memory(levels, line.quantity)) for line in head],
+                recompute_etas=False,
+                on_hand=on_hand,
+            )
         )
         if len(head) < FILL_CHUNK_LINES:
             break
@@ -155,15 +171,30 @@ def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy:
 
 
 def backorders_fill_locked(
-    *, levels_by_product: Mapping[int, list[StockLevel]], product_ids: Iterable[int], strategy: FillStrategy
+    *,
+    levels_by_product: Mapping[int, list[StockLevel]],
+    product_ids: Iterable[int],
+    strategy: FillStrategy,
+    on_hand: Mapping[int, int] | None = None,
 ) -> FillResult:
     """backorders_fill's work for a caller that holds the products' locks and their stock rows (`levels_by_product`:
-    the locked rows of active warehouses, as stock_levels_lock returns them, per product). Does not re-peg."""
+    the locked rows of active warehouses, as stock_levels_lock returns them, per product). Does not re-peg.
+
+    `on_hand`: {stock level pk: units} the caller put on hand in memory (the rows' on_hand already counts them)
+    but not yet in the database (a receipt): written with the fill's first stock UPDATE, or alone if nothing
+    is taken — one row cannot be updated twice in one statement, so they go together."""
+    pending = dict(on_hand or {})
     result = FillResult()
     for product_id in sorted(set(product_ids)):
         result.merge(
-            _fill_product_locked(product_id=product_id, levels=levels_by_product.get(product_id, []), strategy=strategy)
+            _fill_product_locked(
+                product_id=product_id,
+                levels=levels_by_product.get(product_id, []),
+                strategy=strategy,
+                on_hand=pending,
+            )
         )
+    bulk_add(StockLevel, {pk: {"on_hand": units} for pk, units in pending.items()})
     return result
 
 

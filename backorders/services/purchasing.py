@@ -268,12 +268,14 @@ def _receive(
     # One locked pass: the products (the per-SKU mutex), then every stock row of theirs, in pk order.
     levels = _stock_rows_locked(product_ids, po.warehouse)
     at_po = {level.product_id: level for level in levels if level.warehouse_id == po.warehouse_id}
-    stock_receive_locked(
-        units={at_po[line.product_id].pk: wanted[line.pk] for line in receiving},
+    on_hand = {at_po[line.product_id].pk: wanted[line.pk] for line in receiving}
+    stock_receive_locked(  # the ledger rows; on_hand is written with the fill's stock UPDATE below
+        units=on_hand,
         levels={level.pk: level for level in levels},
         reason=f"Received on {po.number}",
         source=po.number,
         acting_user=acting_user,
+        write_on_hand=False,
     )
     received = {line.product.sku: wanted[line.pk] for line in receiving}
     bulk_add(PurchaseOrderLine, {pk: {"received": units} for pk, units in wanted.items()})
@@ -287,7 +289,7 @@ def _receive(
     for level in levels:
         if level.warehouse.active:
             active[level.product_id].append(level)
-    fill = backorders_fill_locked(levels_by_product=active, product_ids=product_ids, strategy=strategy)
+    fill = backorders_fill_locked(levels_by_product=active, product_ids=product_ids, strategy=strategy, on_hand=on_hand)
     # The queue and the supply both changed: one re-peg for both, bounded to what the receipt can have moved where
     # the fill served exactly the units received (see etas_recompute_after_receipt).
     served: dict[int, int] = defaultdict(int)
