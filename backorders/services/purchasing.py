@@ -190,13 +190,10 @@ class _Rollback(Exception):
 def _still_waiting(product_ids: Iterable[int], limit: int, strategy: FillStrategy) -> list[WaitingEntry]:
     entries: list[WaitingEntry] = []
     for product_id in sorted(product_ids):
-        queue = backorder_fill_queue(product_id=product_id, strategy=strategy).select_related(
-            "line__order__customer", "product"
+        queue = backorder_fill_queue(product_id=product_id, strategy=strategy).values_list(
+            "pk", "line__order__number", "line__order__customer__email", "product__sku", "quantity"
         )[:limit]
-        entries += [
-            WaitingEntry(b.pk, b.line.order.number, b.line.order.customer.email, b.product.sku, b.quantity)
-            for b in queue
-        ]
+        entries += [WaitingEntry(*row) for row in queue]  # plain values: no model instances to build
     return entries
 
 
