@@ -70,6 +70,20 @@ def run_together(*statements: "Statement | None") -> None:
         cursor.execute(f"WITH {ctes} SELECT {counts}", [p for s in statements for p in s.params])
 
 
+def bulk_insert_statement(model: type[models.Model], objs: Sequence[models.Model]) -> Statement | None:
+    """INSERT of new rows (auto primary keys) from unsaved instances, one array parameter per column, not run
+    (None when there is nothing to write). Sends no signals and sets no pks, like a plain bulk INSERT."""
+    if not objs:
+        return None
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    arrays = ", ".join(f"%s::{_array_type(f)}[]" for f in fields)
+    params: list[object] = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs] for f in fields]
+    sql = f'INSERT INTO "{meta.db_table}" ({columns}) SELECT * FROM unnest({arrays})'
+    return Statement(sql, params, lambda: len(model._default_manager.bulk_create(objs)))
+
+
 def bulk_add(
     model: type[models.Model],
     deltas: Mapping[int, Mapping[str, int]],

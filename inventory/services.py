@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 
-from .dbutils import bulk_add
+from .dbutils import Statement, bulk_insert_statement
 from .exceptions import InvalidInput, NegativeStock, StockAllocated
 from .models import Product, StockLevel, StockMovement, Warehouse
 from .selectors import products_lock
@@ -68,30 +68,33 @@ def stock_receive_locked(
     reason: str,
     source: str,
     acting_user: AbstractBaseUser | None = None,
-    write_on_hand: bool = True,
-) -> list[StockMovement]:
-    """Put received units on hand: `units` {stock level pk: units > 0} of rows the caller locked (stock_levels_lock,
-    inside its transaction), `levels` those rows by pk (their in-memory on_hand follows). One UPDATE however many
-    rows, then their ledger rows (type receipt) in one INSERT. What stock_adjust does for a positive change, without
-    locking again. `write_on_hand=False`: the caller writes the on_hand change itself, in the same transaction
-    (a receipt adds it to its fill's stock UPDATE)."""
+) -> Statement:
+    """Receive units on stock rows the caller locked (stock_levels_lock, inside its transaction): `units`
+    {stock level pk: units > 0}, `levels` those rows by pk. What stock_adjust does for a positive change, without
+    locking again, for a caller that writes in bulk: the rows' in-memory on_hand counts the units at once, the
+    caller adds the same units to on_hand in its own stock UPDATE (one row cannot be updated twice in one
+    statement), and runs the returned statement — the ledger rows (type receipt), one INSERT however many rows —
+    with its other writes (dbutils.run_together) in the same transaction."""
     if any(not isinstance(n, int) or isinstance(n, bool) or n <= 0 for n in units.values()):
         raise InvalidInput("Received units must be whole numbers of at least 1.", fields={"units": ["Must be >= 1."]})
     if not reason or not reason.strip():
         raise InvalidInput("Give a reason for the stock change.", fields={"reason": ["This field is required."]})
-    if write_on_hand:
-        bulk_add(StockLevel, {pk: {"on_hand": n} for pk, n in units.items()})
     for pk, n in units.items():
         levels[pk].on_hand += n
     user = acting_user if acting_user is not None and acting_user.is_authenticated else None
-    return StockMovement.objects.bulk_create(
-        StockMovement(
-            stock_level=levels[pk],
-            movement_type=StockMovement.Type.RECEIPT,
-            quantity=n,
-            reason=reason.strip(),
-            user=user,
-            source=source,
-        )
-        for pk, n in sorted(units.items())
+    ledger = bulk_insert_statement(
+        StockMovement,
+        [
+            StockMovement(
+                stock_level=levels[pk],
+                movement_type=StockMovement.Type.RECEIPT,
+                quantity=n,
+                reason=reason.strip(),
+                user=user,
+                source=source,
+            )
+            for pk, n in sorted(units.items())
+        ],
     )
+    assert ledger is not None
+    return ledger

@@ -5,14 +5,14 @@ with a constant number of set-based statements however many lines are filled.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from inventory.dbutils import bulk_add, bulk_add_statement, bulk_upsert_add_statement, run_together
+from inventory.dbutils import Statement, bulk_add_statement, bulk_upsert_add_statement, run_together
 from inventory.models import StockLevel
 from inventory.selectors import plan_take, stock_levels_lock
 from orders.models import Allocation, OrderLine, SalesOrder
@@ -81,12 +81,17 @@ def _take_in_memory(levels: list[StockLevel], units: int) -> list[tuple[StockLev
 
 
 def _write_takes(
-    takes: list[_Take], *, recompute_etas: bool = True, on_hand: dict[int, int] | None = None
+    takes: list[_Take],
+    *,
+    recompute_etas: bool = True,
+    on_hand: dict[int, int] | None = None,
+    along: list[Statement] | None = None,
 ) -> FillResult:
     """Apply planned takes with a constant number of set-based statements: allocations (upsert, adding to
     a line's existing allocation), stock, lines and backorders (closed when nothing waits) in one, then order
     status. `on_hand`: units received on stock rows whose on_hand the caller has not written yet; written here,
-    in the same UPDATE as the allocations (and emptied), when there is something to take."""
+    in the same UPDATE as the allocations (and emptied), when there is something to take. `along`: the caller's
+    other pending writes (of other rows), run in the same statement (and emptied)."""
     takes = [t for t in takes if t.units > 0]
     result = FillResult()
     if not takes:
@@ -101,7 +106,11 @@ def _write_takes(
         for pk, units in on_hand.items():
             level_deltas[pk]["on_hand"] = units
         on_hand.clear()
+    pending = list(along or [])
+    if along:
+        along.clear()
     run_together(
+        *pending,
         bulk_upsert_add_statement(Allocation, keys=("line", "stock_level"), counter="quantity", rows=wanted),
         bulk_add_statement(StockLevel, level_deltas),
         bulk_add_statement(OrderLine, {t.line.line_id: {"allocated": t.units, "backordered": -t.units} for t in takes}),
@@ -148,7 +157,12 @@ FILL_CHUNK_LINES = 10_000
 
 
 def _fill_product_locked(
-    *, product_id: int, levels: list[StockLevel], strategy: FillStrategy, on_hand: dict[int, int] | None = None
+    *,
+    product_id: int,
+    levels: list[StockLevel],
+    strategy: FillStrategy,
+    on_hand: dict[int, int] | None = None,
+    along: list[Statement] | None = None,
 ) -> FillResult:
     """Serve the product's queue head from `levels` (locked), FILL_CHUNK_LINES lines a round: each round reads
     the next lines of the head (the ones filled before are no longer waiting) and writes them; a line is
@@ -163,6 +177,7 @@ def _fill_product_locked(
                 [_Take(line, _take_in_memory(levels, line.quantity)) for line in head],
                 recompute_etas=False,
                 on_hand=on_hand,
+                along=along,
             )
         )
         if len(head) < FILL_CHUNK_LINES:
@@ -176,14 +191,17 @@ def backorders_fill_locked(
     product_ids: Iterable[int],
     strategy: FillStrategy,
     on_hand: Mapping[int, int] | None = None,
+    along: Sequence[Statement] = (),
 ) -> FillResult:
     """backorders_fill's work for a caller that holds the products' locks and their stock rows (`levels_by_product`:
     the locked rows of active warehouses, as stock_levels_lock returns them, per product). Does not re-peg.
 
     `on_hand`: {stock level pk: units} the caller put on hand in memory (the rows' on_hand already counts them)
     but not yet in the database (a receipt): written with the fill's first stock UPDATE, or alone if nothing
-    is taken — one row cannot be updated twice in one statement, so they go together."""
+    is taken — one row cannot be updated twice in one statement, so they go together. `along`: the caller's other
+    writes (of rows the fill does not write), run in the fill's first statement, or alone at the end."""
     pending = dict(on_hand or {})
+    pending_writes = list(along)
     result = FillResult()
     for product_id in sorted(set(product_ids)):
         result.merge(
@@ -192,9 +210,10 @@ def backorders_fill_locked(
                 levels=levels_by_product.get(product_id, []),
                 strategy=strategy,
                 on_hand=pending,
+                along=pending_writes,
             )
         )
-    bulk_add(StockLevel, {pk: {"on_hand": units} for pk, units in pending.items()})
+    run_together(*pending_writes, bulk_add_statement(StockLevel, {pk: {"on_hand": n} for pk, n in pending.items()}))
     return result
 
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from inventory.dbutils import bulk_add
+from inventory.dbutils import bulk_add_statement
 from inventory.exceptions import Conflict, InvalidInput
 from inventory.models import PurchaseOrder, PurchaseOrderLine, StockLevel, Supplier, Warehouse
 from inventory.selectors import stock_levels_lock
@@ -266,16 +266,17 @@ def _receive(
     levels = _stock_rows_locked(product_ids, po.warehouse)
     at_po = {level.product_id: level for level in levels if level.warehouse_id == po.warehouse_id}
     on_hand = {at_po[line.product_id].pk: wanted[line.pk] for line in receiving}
-    stock_receive_locked(  # the ledger rows; on_hand is written with the fill's stock UPDATE below
+    # The ledger rows and the PO lines' received units are written with the fill's first statement, on_hand in
+    # its stock UPDATE (backorders_fill_locked below).
+    ledger = stock_receive_locked(
         units=on_hand,
         levels={level.pk: level for level in levels},
         reason=f"Received on {po.number}",
         source=po.number,
         acting_user=acting_user,
-        write_on_hand=False,
     )
+    po_lines_received = bulk_add_statement(PurchaseOrderLine, {pk: {"received": units} for pk, units in wanted.items()})
     received = {line.product.sku: wanted[line.pk] for line in receiving}
-    bulk_add(PurchaseOrderLine, {pk: {"received": units} for pk, units in wanted.items()})
     fully = all(line.received + wanted.get(line.pk, 0) == line.quantity for line in po_lines)
     po.status = PurchaseOrder.Status.RECEIVED if fully else PurchaseOrder.Status.PARTIALLY_RECEIVED
     po.save(update_fields=["status"])
@@ -286,7 +287,13 @@ def _receive(
     for level in levels:
         if level.warehouse.active:
             active[level.product_id].append(level)
-    fill = backorders_fill_locked(levels_by_product=active, product_ids=product_ids, strategy=strategy, on_hand=on_hand)
+    fill = backorders_fill_locked(
+        levels_by_product=active,
+        product_ids=product_ids,
+        strategy=strategy,
+        on_hand=on_hand,
+        along=[ledger, po_lines_received],
+    )
     # The queue and the supply both changed: one re-peg for both, bounded to what the receipt can have moved where
     # the fill served exactly the units received (see etas_recompute_after_receipt).
     served: dict[int, int] = defaultdict(int)

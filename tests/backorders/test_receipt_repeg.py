@@ -130,5 +130,35 @@ def _receipt_statements(waiting: int, sku: str) -> int:
 
 
 def test_a_receipt_costs_the_same_statements_however_long_the_queue_behind():
-    # 19 statements, the savepoint of the test's transaction (2) and the first receipt's new stock row (2)
-    assert _receipt_statements(20, "SHORT") == _receipt_statements(2_000, "LONG") == 23
+    # 17 statements, the savepoint of the test's transaction (2) and the first receipt's new stock row (2)
+    assert _receipt_statements(20, "SHORT") == _receipt_statements(2_000, "LONG") == 21
+
+
+def test_a_receipt_with_nobody_waiting_still_puts_the_units_on_hand_and_books_them(assert_invariants):
+    ProductFactory(sku="TEA")
+    ProductFactory(sku="MUG")
+    warehouse = WarehouseFactory()
+    waiting_queue(ProductFactory(sku="CUP"), 2)
+    po = purchase_order(warehouse, ("TEA", 5), ("MUG", 3), ("CUP", 4))
+
+    result = purchase_order_receive(purchase_order=po)
+
+    assert result.fill.units == 2  # CUP's two lines; TEA and MUG wait for nobody
+    levels = dict(StockLevel.objects.filter(warehouse=warehouse).values_list("product__sku", "on_hand"))
+    assert levels == {"TEA": 5, "MUG": 3, "CUP": 4}
+    assert sorted(po.lines.values_list("received", flat=True)) == [3, 4, 5]
+    assert PurchaseOrder.objects.get(pk=po.pk).status == "received"
+    assert_invariants()  # the ledger sums to on hand, allocations to allocated
+
+
+def test_a_receipt_that_fills_nothing_writes_on_hand_and_the_ledger_alone(assert_invariants):
+    product = ProductFactory(sku="TEA")
+    warehouse = WarehouseFactory()
+    po = purchase_order(warehouse, ("TEA", 5))
+
+    purchase_order_receive(purchase_order=po, lines=[LineRequest("TEA", 2)])
+
+    assert StockLevel.objects.get(product=product, warehouse=warehouse).on_hand == 2
+    assert po.lines.get().received == 2
+    assert PurchaseOrder.objects.get(pk=po.pk).status == "partially_received"
+    assert_invariants()
