@@ -6,7 +6,7 @@ with a constant number of set-based statements however many lines are filled.
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -20,7 +20,7 @@ from orders.services import orders_refresh_status
 
 from ..models import Backorder
 from ..policies import FillStrategy, fill_strategy
-from ..selectors import QueuedLine, backorder_fill_candidates
+from ..selectors import QueuedLine, backorder_fill_head
 from .eta import etas_recompute
 from .notices import FilledRecipient, notify_filled
 
@@ -48,6 +48,9 @@ class FillResult:
     units: int = 0
     filled_backorder_ids: list[int] = field(default_factory=list)
     entries: list[FillEntry] = field(default_factory=list)
+    # When asked (backorders_fill_locked's `preview`): per product the fill served, the first lines still waiting
+    # after it, in queue order, with what they still wait for.
+    waiting_after: dict[int, list[QueuedLine]] = field(default_factory=dict)
 
     def merge(self, other: "FillResult") -> None:
         self.lines_filled += other.lines_filled
@@ -55,6 +58,7 @@ class FillResult:
         self.units += other.units
         self.filled_backorder_ids += other.filled_backorder_ids
         self.entries += other.entries
+        self.waiting_after.update(other.waiting_after)
 
     def summary(self) -> str:
         if not self.units:
@@ -163,23 +167,23 @@ def _fill_product_locked(
     strategy: FillStrategy,
     on_hand: dict[int, int] | None = None,
     along: list[Statement] | None = None,
+    preview: int = 0,
 ) -> FillResult:
     """Serve the product's queue head from `levels` (locked), FILL_CHUNK_LINES lines a round: each round reads
     the next lines of the head (the ones filled before are no longer waiting) and writes them; a line is
-    never split across rounds (it takes what it can of what is left). The caller re-pegs."""
+    never split across rounds (it takes what it can of what is left). The caller re-pegs. `preview`: also note
+    the first lines still waiting afterwards (read with the last round's head, so no query of its own), unless
+    there was nothing to take."""
     result = FillResult()
     while (available := sum(level.available for level in levels)) > 0:
-        head = backorder_fill_candidates(
-            product_id=product_id, strategy=strategy, units=available, limit=FILL_CHUNK_LINES
+        head, after = backorder_fill_head(
+            product_id=product_id, strategy=strategy, units=available, limit=FILL_CHUNK_LINES, beyond=preview
         )
-        result.merge(
-            _write_takes(
-                [_Take(line, _take_in_memory(levels, line.quantity)) for line in head],
-                recompute_etas=False,
-                on_hand=on_hand,
-                along=along,
-            )
-        )
+        takes = [_Take(line, _take_in_memory(levels, line.quantity)) for line in head]
+        result.merge(_write_takes(takes, recompute_etas=False, on_hand=on_hand, along=along))
+        if preview:
+            partly = [replace(t.line, quantity=t.line.quantity - t.units) for t in takes if t.units < t.line.quantity]
+            result.waiting_after[product_id] = (partly + after)[:preview]
         if len(head) < FILL_CHUNK_LINES:
             break
     return result
@@ -192,6 +196,7 @@ def backorders_fill_locked(
     strategy: FillStrategy,
     on_hand: Mapping[int, int] | None = None,
     along: Sequence[Statement] = (),
+    preview: int = 0,
 ) -> FillResult:
     """backorders_fill's work for a caller that holds the products' locks and their stock rows (`levels_by_product`:
     the locked rows of active warehouses, as stock_levels_lock returns them, per product). Does not re-peg.
@@ -199,7 +204,9 @@ def backorders_fill_locked(
     `on_hand`: {stock level pk: units} the caller put on hand in memory (the rows' on_hand already counts them)
     but not yet in the database (a receipt): written with the fill's first stock UPDATE, or alone if nothing
     is taken — one row cannot be updated twice in one statement, so they go together. `along`: the caller's other
-    writes (of rows the fill does not write), run in the fill's first statement, or alone at the end."""
+    writes (of rows the fill does not write), run in the fill's first statement, or alone at the end. `preview`:
+    note in the result's waiting_after the first `preview` lines still waiting of each product it takes stock for
+    (those it reads anyway)."""
     pending = dict(on_hand or {})
     pending_writes = list(along)
     result = FillResult()
@@ -211,6 +218,7 @@ def backorders_fill_locked(
                 strategy=strategy,
                 on_hand=pending,
                 along=pending_writes,
+                preview=preview,
             )
         )
     run_together(*pending_writes, bulk_add_statement(StockLevel, {pk: {"on_hand": n} for pk, n in pending.items()}))

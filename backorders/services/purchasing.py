@@ -3,7 +3,7 @@ it touches; a receipt puts stock on hand through the ledger and fills the queue 
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -187,9 +187,19 @@ class _Rollback(Exception):
         self.result = result
 
 
-def _still_waiting(product_ids: Iterable[int], limit: int, strategy: FillStrategy) -> list[WaitingEntry]:
+def _still_waiting(
+    product_ids: Iterable[int], limit: int, strategy: FillStrategy, fill: FillResult, skus: Mapping[int, str]
+) -> list[WaitingEntry]:
+    """The first `limit` lines still waiting of each product, in queue order: those the fill read along with its
+    head (fill.waiting_after), else one read of the queue."""
     entries: list[WaitingEntry] = []
     for product_id in sorted(product_ids):
+        if product_id in fill.waiting_after:
+            entries += [
+                WaitingEntry(line.backorder_id, line.order_number, line.customer_email, skus[product_id], line.quantity)
+                for line in fill.waiting_after[product_id][:limit]
+            ]
+            continue
         queue = backorder_fill_queue(product_id=product_id, strategy=strategy).values_list(
             "pk", "line__order__number", "line__order__customer__email", "product__sku", "quantity"
         )[:limit]
@@ -293,6 +303,7 @@ def _receive(
         strategy=strategy,
         on_hand=on_hand,
         along=[ledger, po_lines_received],
+        preview=preview_limit,
     )
     # The queue and the supply both changed: one re-peg for both, bounded to what the receipt can have moved where
     # the fill served exactly the units received (see etas_recompute_after_receipt).
@@ -321,7 +332,9 @@ def _receive(
         purchase_order=po,
         received=received,
         fill=fill,
-        still_waiting=_still_waiting(product_ids, preview_limit, strategy),
+        still_waiting=_still_waiting(
+            product_ids, preview_limit, strategy, fill, {line.product_id: line.product.sku for line in receiving}
+        ),
     )
 
 

@@ -130,8 +130,8 @@ def _receipt_statements(waiting: int, sku: str) -> int:
 
 
 def test_a_receipt_costs_the_same_statements_however_long_the_queue_behind():
-    # 17 statements, the savepoint of the test's transaction (2) and the first receipt's new stock row (2)
-    assert _receipt_statements(20, "SHORT") == _receipt_statements(2_000, "LONG") == 21
+    # 16 statements, the savepoint of the test's transaction (2) and the first receipt's new stock row (2)
+    assert _receipt_statements(20, "SHORT") == _receipt_statements(2_000, "LONG") == 20
 
 
 def test_a_receipt_with_nobody_waiting_still_puts_the_units_on_hand_and_books_them(assert_invariants):
@@ -162,3 +162,24 @@ def test_a_receipt_that_fills_nothing_writes_on_hand_and_the_ledger_alone(assert
     assert po.lines.get().received == 2
     assert PurchaseOrder.objects.get(pk=po.pk).status == "partially_received"
     assert_invariants()
+
+
+@pytest.mark.parametrize("chunk", [2, 3, 10_000])
+@pytest.mark.parametrize("units", [5, 6, 20])
+def test_the_receipts_preview_of_who_still_waits_is_the_queue_after_it(monkeypatch, chunk, units):
+    from backorders.services import allocation
+
+    monkeypatch.setattr(allocation, "FILL_CHUNK_LINES", chunk)
+    product = ProductFactory(sku="TEA")
+    waiting_queue(product, 8, quantity=2)  # 16 units waiting
+    po = purchase_order(WarehouseFactory(), ("TEA", units))
+
+    result = purchase_order_receive(purchase_order=po, preview_limit=3)
+
+    after = list(
+        Backorder.objects.filter(product=product, status=Backorder.Status.WAITING)
+        .order_by("-priority", "placed_at", "line_id")
+        .values_list("pk", "line__order__number", "quantity")[:3]
+    )
+    assert [(w.backorder_id, w.order_number, w.quantity) for w in result.still_waiting] == after
+    assert all(w.sku == "TEA" for w in result.still_waiting)
