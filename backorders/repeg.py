@@ -13,6 +13,9 @@ other databases). Here the same walk is a join of running sums, for any number o
 5. lines whose (eta, source) changed, except manual ones, are updated and get an EtaChange row, in the
    same statement; the EtaChange rows come back for the notices.
 
+After a receipt, repeg_after_receipt runs the same walk over only the head of each queue the receipt can have
+moved (why that is enough is in its docstring).
+
 The queue and supply parts are ORM querysets (the fill strategy's ordering lives in backorders.policies);
 the merge, the update and the insert are raw SQL, which the ORM cannot express.
 """

@@ -68,7 +68,7 @@ def stock_receive_locked(
     reason: str,
     source: str,
     acting_user: AbstractBaseUser | None = None,
-) -> Statement:
+) -> Statement | None:
     """Receive units on stock rows the caller locked (stock_levels_lock, inside its transaction): `units`
     {stock level pk: units > 0}, `levels` those rows by pk. What stock_adjust does for a positive change, without
     locking again, for a caller that writes in bulk: the rows' in-memory on_hand counts the units at once, the
@@ -82,7 +82,7 @@ def stock_receive_locked(
     for pk, n in units.items():
         levels[pk].on_hand += n
     user = acting_user if acting_user is not None and acting_user.is_authenticated else None
-    ledger = bulk_insert_statement(
+    return bulk_insert_statement(
         StockMovement,
         [
             StockMovement(
@@ -96,5 +96,3 @@ def stock_receive_locked(
             for pk, n in sorted(units.items())
         ],
     )
-    assert ledger is not None
-    return ledger

@@ -89,7 +89,7 @@ def _write_takes(
     *,
     recompute_etas: bool = True,
     on_hand: dict[int, int] | None = None,
-    along: list[Statement] | None = None,
+    along: list[Statement | None] | None = None,
 ) -> FillResult:
     """Apply planned takes with a constant number of set-based statements: allocations (upsert, adding to
     a line's existing allocation), stock, lines and backorders (closed when nothing waits) in one, then order
@@ -166,7 +166,7 @@ def _fill_product_locked(
     levels: list[StockLevel],
     strategy: FillStrategy,
     on_hand: dict[int, int] | None = None,
-    along: list[Statement] | None = None,
+    along: list[Statement | None] | None = None,
     preview: int = 0,
 ) -> FillResult:
     """Serve the product's queue head from `levels` (locked), FILL_CHUNK_LINES lines a round: each round reads
@@ -195,7 +195,7 @@ def backorders_fill_locked(
     product_ids: Iterable[int],
     strategy: FillStrategy,
     on_hand: Mapping[int, int] | None = None,
-    along: Sequence[Statement] = (),
+    along: Sequence[Statement | None] = (),
     preview: int = 0,
 ) -> FillResult:
     """backorders_fill's work for a caller that holds the products' locks and their stock rows (`levels_by_product`:
