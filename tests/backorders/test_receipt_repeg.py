@@ -20,7 +20,7 @@ from inventory.models import PurchaseOrder, PurchaseOrderLine, StockLevel, Wareh
 
 from ..inventory.factories import ProductFactory, WarehouseFactory, purchase_order
 from .factories import waiting_queue
-from .test_repeg_sql import _build, _changes, _Undo, product_st
+from .test_repeg_sql import _build, _changes, _Undo, line_st, product_st
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -41,6 +41,12 @@ def _full_repeg_changes(ids: list[int]) -> list[tuple]:
     on_hand=st.sampled_from([0, 0, 0, 2]),
 )
 def test_after_a_receipt_a_full_repeg_changes_nothing(products, strategy, pick, units, on_hand):
+    _receive_then_repeg_everything(products, strategy, pick, units, on_hand)
+
+
+def _receive_then_repeg_everything(products: list[dict], strategy: str, pick: int, units: int, on_hand: int) -> None:
+    """Given pegged queues, receive `units` of one open PO line (the `pick`-th), then assert that a full re-peg of
+    every product changes nothing."""
     try:
         with transaction.atomic():
             ids = _build(products)
@@ -75,6 +81,31 @@ def test_after_a_receipt_a_full_repeg_changes_nothing(products, strategy, pick, 
             raise _Undo
     except _Undo:
         pass
+
+
+# Open supply only and longer queues: most receipts then take the bounded path, with lines ahead of the bound.
+open_supply_st = st.tuples(
+    st.integers(1, 8),
+    st.integers(0, 2),
+    st.integers(-5, 30),
+    st.one_of(st.none(), st.integers(-5, 30)),
+    st.sampled_from(["ordered", "partially_received"]),
+)
+busy_product_st = st.fixed_dictionaries(
+    {
+        "lines": st.lists(line_st, min_size=4, max_size=14),
+        "supply": st.lists(open_supply_st, min_size=2, max_size=5),
+        "lead_time": st.one_of(st.none(), st.integers(0, 20)),
+        "supplier_lead": st.one_of(st.none(), st.integers(0, 20)),
+        "discontinued": st.just(False),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(product=busy_product_st, strategy=st.sampled_from(["fifo", "tier"]), pick=st.integers(0, 50))
+def test_after_a_receipt_of_a_later_po_a_full_repeg_changes_nothing(product, strategy, pick):
+    _receive_then_repeg_everything([product], strategy, pick, units=8, on_hand=0)
 
 
 def _day(n: int):
