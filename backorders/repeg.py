@@ -13,11 +13,15 @@ other databases). Here the same walk is a join of running sums, for any number o
 5. lines whose (eta, source) changed, except manual ones, are updated and get an EtaChange row, in the
    same statement; the EtaChange rows come back for the notices.
 
+After a receipt, repeg_after_receipt runs the same walk over only the head of each queue the receipt can have
+moved (why that is enough is in its docstring).
+
 The queue and supply parts are ORM querysets (the fill strategy's ordering lives in backorders.policies);
 the merge, the update and the insert are raw SQL, which the ORM cannot express.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection
@@ -40,6 +44,15 @@ NO_RESTOCK_REASON = "No restock expected"
 _STATEMENT = """
 WITH queue AS MATERIALIZED ({queue}),
 supply AS MATERIALIZED ({supply}),
+{peg}
+INSERT INTO backorders_etachange (backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at)
+SELECT id, old_eta, new_eta, old_source, new_source, reason, %(now)s FROM changed
+RETURNING id, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at
+"""
+
+# From the queue's positions and the supply's running sums to the changed lines updated (`changed`): the CTEs
+# both statements share.
+_PEG = """
 ends AS (
     SELECT product_id, array_agg(covered ORDER BY covered) AS covered,
            array_agg(arrival ORDER BY covered) AS arrivals, array_agg(number ORDER BY covered) AS numbers
@@ -85,28 +98,41 @@ changed AS (
     FROM fresh f
     WHERE b.id = f.id
     RETURNING b.id, f.old_eta, f.old_source, f.eta AS new_eta, f.source AS new_source, f.reason
-)
-INSERT INTO backorders_etachange (backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at)
-SELECT id, old_eta, new_eta, old_source, new_source, reason, %(now)s FROM changed
-RETURNING id, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at
-"""
+)"""
+
+
+def _positions(strategy: FillStrategy) -> Window:
+    return Window(
+        Sum("quantity"),
+        partition_by=[F("product_id")],
+        order_by=strategy.queue_order(),
+        frame=RowRange(start=None, end=0),
+    )
 
 
 def _queue_sql(product_ids: Sequence[int], strategy: FillStrategy) -> tuple[str, tuple]:
     queue = (
         Backorder.objects.filter(product_id__in=product_ids, status=Backorder.Status.WAITING)
-        .annotate(
-            position=Window(
-                Sum("quantity"),
-                partition_by=[F("product_id")],
-                order_by=strategy.queue_order(),
-                frame=RowRange(start=None, end=0),
-            )
-        )
+        .annotate(position=_positions(strategy))
         .order_by()
         .values("id", "product_id", "eta", "eta_source", "position")
     )
     return queue.query.sql_with_params()
+
+
+def _head_sql(product_id: int, strategy: FillStrategy, limit: int | None) -> tuple[str, tuple]:
+    """The first `limit` lines of one product's queue (all of them when None) with their positions. In fill order
+    with a literal LIMIT, so PostgreSQL reads the head off the queue index and stops there."""
+    head = (
+        Backorder.objects.filter(product_id=product_id, status=Backorder.Status.WAITING)
+        .annotate(position=_positions(strategy))
+        .order_by(*strategy.queue_order())
+        .values("id", "product_id", "eta", "eta_source", "position")
+    )
+    if limit is not None:
+        head = head[:limit]
+    sql, params = head.query.sql_with_params()
+    return f"({sql})", params
 
 
 def _supply_sql(product_ids: Sequence[int], today: date) -> tuple[str, tuple]:
@@ -128,19 +154,13 @@ def _supply_sql(product_ids: Sequence[int], today: date) -> tuple[str, tuple]:
             number=F("purchase_order__number"),
         )
         .order_by()
-        .values("product_id", "arrival", "covered", "number")
+        .values("id", "product_id", "arrival", "raw_arrival", "covered", "number")
     )
     return supply.query.sql_with_params()
 
 
-def repeg(*, product_ids: Sequence[int], today: date, handling_days: int, strategy: FillStrategy) -> list[EtaChange]:
-    """Re-peg every waiting line of these products in one statement; returns the EtaChange rows it wrote.
-
-    The caller holds the products' locks (backorders.services.eta.etas_recompute). PostgreSQL only."""
-    queue_sql, queue_params = _queue_sql(product_ids, strategy)
-    supply_sql, supply_params = _supply_sql(product_ids, today)
-    # The ORM's parts use positional placeholders; the rest is named: turn the parts' into literals' slots.
-    named = {
+def _named(today: date, handling_days: int) -> dict[str, object]:
+    return {
         "po": Source.PURCHASE_ORDER,
         "lead": Source.LEAD_TIME,
         "manual": Source.MANUAL,
@@ -151,27 +171,151 @@ def repeg(*, product_ids: Sequence[int], today: date, handling_days: int, strate
         "today": today,
         "now": timezone.now(),
     }
-    for i, value in enumerate([*queue_params, *supply_params]):
-        named[f"p{i}"] = value
-    queue_sql = _name_placeholders(queue_sql, 0)
-    supply_sql = _name_placeholders(supply_sql, len(queue_params))
-    sql = _STATEMENT.format(queue=queue_sql, supply=supply_sql)
+
+
+def _with_parts(named: dict[str, object], parts: Sequence[tuple[str, tuple]]) -> list[str]:
+    """The ORM parts' SQL with their positional placeholders named (p0, p1, … across all parts), their values
+    added to `named`."""
+    out = []
+    first = 0
+    for sql, params in parts:
+        for i, value in enumerate(params):
+            named[f"p{first + i}"] = value
+        out.append(_name_placeholders(sql, first))
+        first += len(params)
+    return out
+
+
+def _change(row: Sequence) -> EtaChange:
+    pk, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at = row
+    return EtaChange(
+        id=pk,
+        backorder_id=backorder_id,
+        old_eta=old_eta,
+        new_eta=new_eta,
+        old_source=old_source,
+        new_source=new_source,
+        reason=reason,
+        created_at=created_at,
+    )
+
+
+def repeg(*, product_ids: Sequence[int], today: date, handling_days: int, strategy: FillStrategy) -> list[EtaChange]:
+    """Re-peg every waiting line of these products in one statement; returns the EtaChange rows it wrote.
+
+    The caller holds the products' locks (backorders.services.eta.etas_recompute). PostgreSQL only."""
+    named = _named(today, handling_days)
+    queue_sql, supply_sql = _with_parts(named, [_queue_sql(product_ids, strategy), _supply_sql(product_ids, today)])
+    sql = _STATEMENT.format(queue=queue_sql, supply=supply_sql, peg=_PEG)
     with connection.cursor() as cursor:
         cursor.execute(sql, named)
         rows = cursor.fetchall()
-    return [
-        EtaChange(
-            id=pk,
-            backorder_id=backorder_id,
-            old_eta=old_eta,
-            new_eta=new_eta,
-            old_source=old_source,
-            new_source=new_source,
-            reason=reason,
-            created_at=created_at,
+    return [_change(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """The PO line a receipt took units from, as the supply orders it: (arrival, raw arrival, line id)."""
+
+    arrival: date
+    raw_arrival: date
+    line_id: int
+
+
+_AFTER_RECEIPT = """
+WITH supply AS MATERIALIZED ({supply}),
+bound AS (
+    SELECT * FROM unnest(%(products)s::bigint[], %(ahead)s::bigint[], %(total)s::bigint[])
+        AS b(product_id, ahead, total)
+),
+queue AS MATERIALIZED ({heads}),
+{peg},
+written AS (
+    INSERT INTO backorders_etachange (backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at)
+    SELECT id, old_eta, new_eta, old_source, new_source, reason, %(now)s FROM changed
+    RETURNING id, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at
+),
+unsettled AS (
+    SELECT b.product_id FROM bound b
+    WHERE (SELECT min(q.position) FROM queue q WHERE q.product_id = b.product_id AND q.position > b.ahead) > b.total
+)
+SELECT id, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at, NULL FROM written
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, product_id FROM unsettled
+"""
+
+
+def _open_supply_keys(product_ids: Sequence[int], today: date) -> dict[int, list[tuple[tuple, int]]]:
+    """Per product, each open PO line's place in the supply order, (arrival, raw arrival, id), and its open
+    quantity. One query."""
+    rows = (
+        PurchaseOrderLine.objects.filter(
+            product_id__in=product_ids,
+            purchase_order__status__in=PurchaseOrder.OPEN_STATUSES,
+            received__lt=F("quantity"),
         )
-        for pk, backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at in rows
-    ]
+        .annotate(raw_arrival=Coalesce("expected_date", "purchase_order__expected_date"))
+        .order_by()
+        .values_list("product_id", "raw_arrival", "id", F("quantity") - F("received"))
+    )
+    keys: dict[int, list[tuple[tuple, int]]] = {}
+    for product_id, raw_arrival, line_id, units in rows:
+        keys.setdefault(product_id, []).append(((max(raw_arrival, today), raw_arrival, line_id), units))
+    return keys
+
+
+def repeg_after_receipt(
+    *, received: Mapping[int, Received | None], today: date, handling_days: int, strategy: FillStrategy
+) -> list[EtaChange]:
+    """Re-peg the products of a receipt, each only as far as the receipt can have changed its ETAs; returns the
+    EtaChange rows written. `received`: per product, the PO line the receipt took units from, or None (re-peg
+    the whole queue). The caller holds the products' locks. PostgreSQL only.
+
+    Why a bound is enough: when a product's fill served exactly the units received on one open PO line, every
+    line left waiting moved `units` closer to the head, and the supply shrank by `units` at that PO line and
+    nowhere else. A line the supply ahead of that PO line (`ahead`, after the receipt) does not reach is covered
+    by the same PO line as before (or still by none), so its ETA is what it was — given that it was pegged
+    (the ETAs are kept pegged: every change to a queue or its supply re-pegs; the nightly job moves the day).
+    So only the first lines, up to position `ahead`, are re-pegged, plus the next one; their running positions
+    and the PO coverage are exact for any head of the queue, so each gets exactly what a full re-peg gives it.
+    One exception: lines no PO covers take the ETA of the last covered line as a floor; if the line after the
+    bound is already uncovered, that last covered line is within the bound and the floor may have moved, so
+    that product's whole queue is re-pegged (a second statement, for those products only).
+
+    Two statements otherwise, however many products and lines: the open supply's order (to know each bound),
+    then the re-peg of the heads."""
+    if not received:
+        return []
+    product_ids = sorted(received)
+    supply = _open_supply_keys([pk for pk in product_ids if received[pk] is not None], today)
+    ahead: dict[int, int | None] = {}
+    total: dict[int, int | None] = {}
+    for pk in product_ids:
+        line = received[pk]
+        if line is None:
+            ahead[pk] = total[pk] = None
+            continue
+        key = (line.arrival, line.raw_arrival, line.line_id)
+        ahead[pk] = sum(units for other, units in supply.get(pk, []) if other < key)
+        total[pk] = sum(units for _, units in supply.get(pk, []))
+    named = _named(today, handling_days)
+    named.update(products=product_ids, ahead=[ahead[pk] for pk in product_ids], total=[total[pk] for pk in product_ids])
+    supply_sql, *heads = _with_parts(
+        named,
+        [
+            _supply_sql(product_ids, today),
+            *(_head_sql(pk, strategy, None if ahead[pk] is None else ahead[pk] + 1) for pk in product_ids),
+        ],
+    )
+    sql = _AFTER_RECEIPT.format(supply=supply_sql, heads="\nUNION ALL\n".join(heads), peg=_PEG.strip())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, named)
+        rows = cursor.fetchall()
+    changes = [_change(row[:8]) for row in rows if row[8] is None]
+    unsettled = [row[8] for row in rows if row[8] is not None]
+    if unsettled:
+        changes += repeg(product_ids=unsettled, today=today, handling_days=handling_days, strategy=strategy)
+    return changes
 
 
 def _name_placeholders(sql: str, first: int) -> str:

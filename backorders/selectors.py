@@ -30,20 +30,22 @@ class QueuedLine:
     quantity: int
     order_number: str
     customer_email: str
+    customer_id: int
 
 
-def backorder_fill_candidates(
-    *, product_id: int, strategy: FillStrategy, units: int, limit: int | None = None
-) -> list[QueuedLine]:
-    """The head of the queue that `units` reach: lines with fewer than `units` waiting ahead of them, in order
-    (at most `limit` of them: the first part of that head).
+def backorder_fill_head(
+    *, product_id: int, strategy: FillStrategy, units: int, limit: int | None = None, beyond: int = 0
+) -> tuple[list[QueuedLine], list[QueuedLine]]:
+    """The head of the queue that `units` reach (lines with fewer than `units` waiting ahead of them, in order, at
+    most `limit` of them), and up to `beyond` lines that come right after it.
 
     One query however long the queue: every waiting line holds at least one unit, so the head is among the
     first `units` lines in queue order — read with LIMIT (under fifo straight off the partial queue index,
     stopping there), and cut in Python where the units run out.
     """
     if units <= 0:
-        return []
+        return [], []
+    reach = units if limit is None else min(units, limit)
     rows = (
         backorder_fill_queue(product_id=product_id, strategy=strategy)
         .order_by(*strategy.queue_order())
@@ -55,16 +57,19 @@ def backorder_fill_candidates(
             "quantity",
             "line__order__number",
             "line__order__customer__email",
-        )[: units if limit is None else min(units, limit)]
+            "line__order__customer_id",
+        )[: reach + beyond]
     )
     head: list[QueuedLine] = []
+    after: list[QueuedLine] = []
     ahead = 0
     for row in rows:
-        if ahead >= units:
-            break
-        head.append(QueuedLine(*row))
-        ahead += row[4]
-    return head
+        if ahead < units and len(head) < reach:
+            head.append(QueuedLine(*row))
+            ahead += row[4]
+        elif len(after) < beyond:
+            after.append(QueuedLine(*row))
+    return head, after
 
 
 def waiting_product_batches(*, max_products: int, max_lines: int) -> list[list[int]]:

@@ -130,7 +130,7 @@ def _fill_timers() -> Timers:
     time_calls(timers, notifications, "render", "render (inside notify_filled)")
     time_calls(timers, notifications, "enqueue_send_many", "enqueue on commit")
     time_calls(timers, allocation, "etas_recompute", "etas_recompute after fill")
-    time_calls(timers, purchasing, "etas_recompute", "etas_recompute after receipt")
+    time_calls(timers, purchasing, "etas_recompute_after_receipt", "etas_recompute_after_receipt (bounded re-peg)")
     return timers
 
 

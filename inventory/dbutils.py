@@ -5,7 +5,8 @@ travel as a few array parameters, so the statement text and its parse cost do no
 Elsewhere (SQLite, the embedded default) they fall back to ORM statements with the same effect.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from django.db import connection, models
 from django.db.models import Case, F, Value, When
@@ -39,6 +40,50 @@ models.Field.register_lookup(AnyOf)
 models.ForeignObject.register_lookup(AnyOf)  # foreign keys keep a lookup registry of their own
 
 
+@dataclass(frozen=True)
+class Statement:
+    """One set-based write, built but not run: run it alone (run) or with others in one statement (run_together)."""
+
+    sql: str
+    params: list[object]
+    fallback: Callable[[], int]  # the same write through the ORM (databases other than PostgreSQL)
+
+    def run(self) -> int:
+        if connection.vendor != "postgresql":
+            return self.fallback()
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            return cursor.rowcount
+
+
+def run_together(*statements: "Statement | None") -> None:
+    """Run several writes as one statement on PostgreSQL (each a data-modifying CTE: one round trip, one plan),
+    one after the other elsewhere. They must not write the same rows (a statement sees one snapshot)."""
+    statements = [s for s in statements if s is not None]
+    if connection.vendor != "postgresql" or len(statements) < 2:
+        for statement in statements:
+            statement.run()
+        return
+    ctes = ", ".join(f"w{i} AS ({s.sql} RETURNING 1)" for i, s in enumerate(statements))
+    counts = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(statements)))
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {ctes} SELECT {counts}", [p for s in statements for p in s.params])
+
+
+def bulk_insert_statement(model: type[models.Model], objs: Sequence[models.Model]) -> Statement | None:
+    """INSERT of new rows (auto primary keys) from unsaved instances, one array parameter per column, not run
+    (None when there is nothing to write). Sends no signals and sets no pks, like a plain bulk INSERT."""
+    if not objs:
+        return None
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    arrays = ", ".join(f"%s::{_array_type(f)}[]" for f in fields)
+    params: list[object] = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs] for f in fields]
+    sql = f'INSERT INTO "{meta.db_table}" ({columns}) SELECT * FROM unnest({arrays})'
+    return Statement(sql, params, lambda: len(model._default_manager.bulk_create(objs)))
+
+
 def bulk_add(
     model: type[models.Model],
     deltas: Mapping[int, Mapping[str, int]],
@@ -51,36 +96,52 @@ def bulk_add(
     = (field, {other_field: value}): rows whose `field` reaches 0 by this change also get those values
     (e.g. a backorder's status and closed_at once nothing waits), in the same statement on PostgreSQL.
     """
+    statement = bulk_add_statement(model, deltas, exhausted=exhausted)
+    return statement.run() if statement is not None else 0
+
+
+def bulk_add_statement(
+    model: type[models.Model],
+    deltas: Mapping[int, Mapping[str, int]],
+    *,
+    exhausted: tuple[str, Mapping[str, object]] | None = None,
+) -> Statement | None:
+    """bulk_add's statement, not run (None when there is nothing to write)."""
     if not deltas:
-        return 0
+        return None
     fields = sorted({field for row in deltas.values() for field in row})
     pks = sorted(deltas)
-    if connection.vendor == "postgresql":
-        table = model._meta.db_table
-        pk_col = model._meta.pk.column
-        columns = {f: model._meta.get_field(f).column for f in fields}
-        assignments = [f'"{columns[f]}" = t."{columns[f]}" + v."d_{i}"' for i, f in enumerate(fields)]
-        closing_params: list[object] = []  # the SET clause's values come before the FROM clause's arrays
-        if exhausted is not None:
-            counter, closing = exhausted
-            reaches_zero = f't."{columns[counter]}" + v."d_{fields.index(counter)}" = 0'
-            for name, value in closing.items():
-                field = model._meta.get_field(name)
-                assignments.append(
-                    f'"{field.column}" = CASE WHEN {reaches_zero} THEN %s::{_array_type(field)} '
-                    f'ELSE t."{field.column}" END'
-                )
-                closing_params.append(field.get_db_prep_value(value, connection))
-        arrays = ", ".join(["%s::bigint[]"] + ["%s::integer[]"] * len(fields))
-        names = ", ".join(["pk"] + [f"d_{i}" for i in range(len(fields))])
-        array_params: list[object] = [pks] + [[deltas[pk].get(f, 0) for pk in pks] for f in fields]
-        sql = (
-            f'UPDATE "{table}" AS t SET {", ".join(assignments)} '
-            f'FROM unnest({arrays}) AS v({names}) WHERE t."{pk_col}" = v.pk'
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, closing_params + array_params)
-            return cursor.rowcount
+    table = model._meta.db_table
+    pk_col = model._meta.pk.column
+    columns = {f: model._meta.get_field(f).column for f in fields}
+    assignments = [f'"{columns[f]}" = t."{columns[f]}" + v."d_{i}"' for i, f in enumerate(fields)]
+    closing_params: list[object] = []  # the SET clause's values come before the FROM clause's arrays
+    if exhausted is not None and connection.vendor == "postgresql":
+        counter, closing = exhausted
+        reaches_zero = f't."{columns[counter]}" + v."d_{fields.index(counter)}" = 0'
+        for name, value in closing.items():
+            field = model._meta.get_field(name)
+            assignments.append(
+                f'"{field.column}" = CASE WHEN {reaches_zero} THEN %s::{_array_type(field)} ELSE t."{field.column}" END'
+            )
+            closing_params.append(field.get_db_prep_value(value, connection))
+    arrays = ", ".join(["%s::bigint[]"] + ["%s::integer[]"] * len(fields))
+    names = ", ".join(["pk"] + [f"d_{i}" for i in range(len(fields))])
+    array_params: list[object] = [pks] + [[deltas[pk].get(f, 0) for pk in pks] for f in fields]
+    sql = (
+        f'UPDATE "{table}" AS t SET {", ".join(assignments)} '
+        f'FROM unnest({arrays}) AS v({names}) WHERE t."{pk_col}" = v.pk'
+    )
+    return Statement(sql, closing_params + array_params, lambda: _bulk_add_orm(model, deltas, exhausted))
+
+
+def _bulk_add_orm(
+    model: type[models.Model],
+    deltas: Mapping[int, Mapping[str, int]],
+    exhausted: tuple[str, Mapping[str, object]] | None,
+) -> int:
+    fields = sorted({field for row in deltas.values() for field in row})
+    pks = sorted(deltas)
     updates: dict[str, object] = {
         f: F(f) + Case(*[When(pk=pk, then=Value(deltas[pk].get(f, 0))) for pk in pks], default=Value(0)) for f in fields
     }
@@ -134,26 +195,40 @@ def bulk_upsert_add(
     `keys` name the fields of a unique constraint (e.g. an allocation's line and stock level). One
     INSERT … ON CONFLICT DO UPDATE on PostgreSQL: nothing is read first.
     """
+    statement = bulk_upsert_add_statement(model, keys=keys, counter=counter, rows=rows)
+    return statement.run() if statement is not None else 0
+
+
+def bulk_upsert_add_statement(
+    model: type[models.Model], *, keys: Sequence[str], counter: str, rows: Mapping[tuple[int, ...], int]
+) -> Statement | None:
+    """bulk_upsert_add's statement, not run (None when there is nothing to write)."""
     if not rows:
-        return 0
+        return None
     ordered = sorted(rows)
     key_fields = [model._meta.get_field(k) for k in keys]
     counter_field = model._meta.get_field(counter)
-    if connection.vendor == "postgresql":
-        table = model._meta.db_table
-        columns = [f.column for f in key_fields] + [counter_field.column]
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        arrays = ", ".join(f"%s::{_array_type(f)}[]" for f in [*key_fields, counter_field])
-        conflict = ", ".join(f'"{f.column}"' for f in key_fields)
-        sql = (
-            f'INSERT INTO "{table}" ({quoted}) SELECT * FROM unnest({arrays}) '
-            f'ON CONFLICT ({conflict}) DO UPDATE SET "{counter_field.column}" = '
-            f'"{table}"."{counter_field.column}" + EXCLUDED."{counter_field.column}"'
-        )
-        params = [[key[i] for key in ordered] for i in range(len(keys))] + [[rows[key] for key in ordered]]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
+    table = model._meta.db_table
+    columns = [f.column for f in key_fields] + [counter_field.column]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    arrays = ", ".join(f"%s::{_array_type(f)}[]" for f in [*key_fields, counter_field])
+    conflict = ", ".join(f'"{f.column}"' for f in key_fields)
+    sql = (
+        f'INSERT INTO "{table}" ({quoted}) SELECT * FROM unnest({arrays}) '
+        f'ON CONFLICT ({conflict}) DO UPDATE SET "{counter_field.column}" = '
+        f'"{table}"."{counter_field.column}" + EXCLUDED."{counter_field.column}"'
+    )
+    params: list[object] = [[key[i] for key in ordered] for i in range(len(keys))] + [[rows[key] for key in ordered]]
+    return Statement(sql, params, lambda: _bulk_upsert_add_orm(model, key_fields, counter, ordered, rows))
+
+
+def _bulk_upsert_add_orm(
+    model: type[models.Model],
+    key_fields: Sequence[models.Field],
+    counter: str,
+    ordered: Sequence[tuple[int, ...]],
+    rows: Mapping[tuple[int, ...], int],
+) -> int:
     lookup = {f"{field.attname}__in": {key[i] for key in ordered} for i, field in enumerate(key_fields)}
     existing = {
         tuple(row[:-1]): row[-1]
@@ -167,7 +242,7 @@ def bulk_upsert_add(
             for key in ordered
         ],
         update_conflicts=True,
-        unique_fields=list(keys),
+        unique_fields=[f.name for f in key_fields],
         update_fields=[counter],
     )
     return len(ordered)

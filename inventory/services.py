@@ -1,10 +1,13 @@
 """Inventory writes: stock levels and the ledger. Callers that must refill backorders after stock
 arrives use the workflows in backorders.services, which call these."""
 
+from collections.abc import Mapping
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 
+from .dbutils import Statement, bulk_insert_statement
 from .exceptions import InvalidInput, NegativeStock, StockAllocated
 from .models import Product, StockLevel, StockMovement, Warehouse
 from .selectors import products_lock
@@ -55,4 +58,41 @@ def stock_adjust(
         reason=reason.strip(),
         user=acting_user if acting_user is not None and acting_user.is_authenticated else None,
         source=source,
+    )
+
+
+def stock_receive_locked(
+    *,
+    units: Mapping[int, int],
+    levels: Mapping[int, StockLevel],
+    reason: str,
+    source: str,
+    acting_user: AbstractBaseUser | None = None,
+) -> Statement | None:
+    """Receive units on stock rows the caller locked (stock_levels_lock, inside its transaction): `units`
+    {stock level pk: units > 0}, `levels` those rows by pk. What stock_adjust does for a positive change, without
+    locking again, for a caller that writes in bulk: the rows' in-memory on_hand counts the units at once, the
+    caller adds the same units to on_hand in its own stock UPDATE (one row cannot be updated twice in one
+    statement), and runs the returned statement — the ledger rows (type receipt), one INSERT however many rows —
+    with its other writes (dbutils.run_together) in the same transaction."""
+    if any(not isinstance(n, int) or isinstance(n, bool) or n <= 0 for n in units.values()):
+        raise InvalidInput("Received units must be whole numbers of at least 1.", fields={"units": ["Must be >= 1."]})
+    if not reason or not reason.strip():
+        raise InvalidInput("Give a reason for the stock change.", fields={"reason": ["This field is required."]})
+    for pk, n in units.items():
+        levels[pk].on_hand += n
+    user = acting_user if acting_user is not None and acting_user.is_authenticated else None
+    return bulk_insert_statement(
+        StockMovement,
+        [
+            StockMovement(
+                stock_level=levels[pk],
+                movement_type=StockMovement.Type.RECEIPT,
+                quantity=n,
+                reason=reason.strip(),
+                user=user,
+                source=source,
+            )
+            for pk, n in sorted(units.items())
+        ],
     )

@@ -5,14 +5,14 @@ with a constant number of set-based statements however many lines are filled.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from inventory.dbutils import bulk_add, bulk_upsert_add
+from inventory.dbutils import Statement, bulk_add_statement, bulk_upsert_add_statement, run_together
 from inventory.models import StockLevel
 from inventory.selectors import plan_take, stock_levels_lock
 from orders.models import Allocation, OrderLine, SalesOrder
@@ -20,9 +20,9 @@ from orders.services import orders_refresh_status
 
 from ..models import Backorder
 from ..policies import FillStrategy, fill_strategy
-from ..selectors import QueuedLine, backorder_fill_candidates
+from ..selectors import QueuedLine, backorder_fill_head
 from .eta import etas_recompute
-from .notices import notify_filled
+from .notices import FilledRecipient, notify_filled
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,9 @@ class FillResult:
     units: int = 0
     filled_backorder_ids: list[int] = field(default_factory=list)
     entries: list[FillEntry] = field(default_factory=list)
+    # When asked (backorders_fill_locked's `preview`): per product the fill served, the first lines still waiting
+    # after it, in queue order, with what they still wait for.
+    waiting_after: dict[int, list[QueuedLine]] = field(default_factory=dict)
 
     def merge(self, other: "FillResult") -> None:
         self.lines_filled += other.lines_filled
@@ -55,6 +58,7 @@ class FillResult:
         self.units += other.units
         self.filled_backorder_ids += other.filled_backorder_ids
         self.entries += other.entries
+        self.waiting_after.update(other.waiting_after)
 
     def summary(self) -> str:
         if not self.units:
@@ -80,9 +84,18 @@ def _take_in_memory(levels: list[StockLevel], units: int) -> list[tuple[StockLev
     return plan
 
 
-def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResult:
+def _write_takes(
+    takes: list[_Take],
+    *,
+    recompute_etas: bool = True,
+    on_hand: dict[int, int] | None = None,
+    along: list[Statement | None] | None = None,
+) -> FillResult:
     """Apply planned takes with a constant number of set-based statements: allocations (upsert, adding to
-    a line's existing allocation), stock, lines, backorders (closed when nothing waits), order status."""
+    a line's existing allocation), stock, lines and backorders (closed when nothing waits) in one, then order
+    status. `on_hand`: units received on stock rows whose on_hand the caller has not written yet; written here,
+    in the same UPDATE as the allocations (and emptied), when there is something to take. `along`: the caller's
+    other pending writes (of other rows), run in the same statement (and emptied)."""
     takes = [t for t in takes if t.units > 0]
     result = FillResult()
     if not takes:
@@ -93,13 +106,23 @@ def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResu
         for level, units in take.from_levels:
             wanted[(take.line.line_id, level.pk)] += units
             level_deltas[level.pk]["allocated"] += units
-    bulk_upsert_add(Allocation, keys=("line", "stock_level"), counter="quantity", rows=wanted)
-    bulk_add(StockLevel, level_deltas)
-    bulk_add(OrderLine, {t.line.line_id: {"allocated": t.units, "backordered": -t.units} for t in takes})
-    bulk_add(
-        Backorder,
-        {t.line.backorder_id: {"quantity": -t.units} for t in takes},
-        exhausted=("quantity", {"status": Backorder.Status.FILLED, "closed_at": timezone.now()}),
+    if on_hand:
+        for pk, units in on_hand.items():
+            level_deltas[pk]["on_hand"] = units
+        on_hand.clear()
+    pending = list(along or [])
+    if along:
+        along.clear()
+    run_together(
+        *pending,
+        bulk_upsert_add_statement(Allocation, keys=("line", "stock_level"), counter="quantity", rows=wanted),
+        bulk_add_statement(StockLevel, level_deltas),
+        bulk_add_statement(OrderLine, {t.line.line_id: {"allocated": t.units, "backordered": -t.units} for t in takes}),
+        bulk_add_statement(
+            Backorder,
+            {t.line.backorder_id: {"quantity": -t.units} for t in takes},
+            exhausted=("quantity", {"status": Backorder.Status.FILLED, "closed_at": timezone.now()}),
+        ),
     )
     orders_refresh_status(order_ids={t.line.order_id for t in takes})
     filled = [t.line.backorder_id for t in takes if t.units == t.line.quantity]
@@ -120,7 +143,15 @@ def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResu
     ]
     if recompute_etas:
         etas_recompute(product_ids={t.line.product_id for t in takes})
-    notify_filled(backorder_ids=filled)
+    notify_filled(
+        backorder_ids=filled,
+        recipients={
+            t.line.backorder_id: FilledRecipient(
+                t.line.customer_id, t.line.customer_email, t.line.order_id, t.line.line_id
+            )
+            for t in takes
+        },
+    )
     return result
 
 
@@ -129,20 +160,68 @@ def _write_takes(takes: list[_Take], *, recompute_etas: bool = True) -> FillResu
 FILL_CHUNK_LINES = 10_000
 
 
-def _fill_product_locked(*, product_id: int, levels: list[StockLevel], strategy: FillStrategy) -> FillResult:
+def _fill_product_locked(
+    *,
+    product_id: int,
+    levels: list[StockLevel],
+    strategy: FillStrategy,
+    on_hand: dict[int, int] | None = None,
+    along: list[Statement | None] | None = None,
+    preview: int = 0,
+) -> FillResult:
     """Serve the product's queue head from `levels` (locked), FILL_CHUNK_LINES lines a round: each round reads
     the next lines of the head (the ones filled before are no longer waiting) and writes them; a line is
-    never split across rounds (it takes what it can of what is left). The caller re-pegs."""
+    never split across rounds (it takes what it can of what is left). The caller re-pegs. `preview`: also note
+    the first lines still waiting afterwards (read with the last round's head, so no query of its own), unless
+    there was nothing to take."""
     result = FillResult()
     while (available := sum(level.available for level in levels)) > 0:
-        head = backorder_fill_candidates(
-            product_id=product_id, strategy=strategy, units=available, limit=FILL_CHUNK_LINES
+        head, after = backorder_fill_head(
+            product_id=product_id, strategy=strategy, units=available, limit=FILL_CHUNK_LINES, beyond=preview
         )
-        result.merge(
-            _write_takes([_Take(line, _take_in_memory(levels, line.quantity)) for line in head], recompute_etas=False)
-        )
+        takes = [_Take(line, _take_in_memory(levels, line.quantity)) for line in head]
+        result.merge(_write_takes(takes, recompute_etas=False, on_hand=on_hand, along=along))
+        if preview:
+            partly = [replace(t.line, quantity=t.line.quantity - t.units) for t in takes if t.units < t.line.quantity]
+            result.waiting_after[product_id] = (partly + after)[:preview]
         if len(head) < FILL_CHUNK_LINES:
             break
+    return result
+
+
+def backorders_fill_locked(
+    *,
+    levels_by_product: Mapping[int, list[StockLevel]],
+    product_ids: Iterable[int],
+    strategy: FillStrategy,
+    on_hand: Mapping[int, int] | None = None,
+    along: Sequence[Statement | None] = (),
+    preview: int = 0,
+) -> FillResult:
+    """backorders_fill's work for a caller that holds the products' locks and their stock rows (`levels_by_product`:
+    the locked rows of active warehouses, as stock_levels_lock returns them, per product). Does not re-peg.
+
+    `on_hand`: {stock level pk: units} the caller put on hand in memory (the rows' on_hand already counts them)
+    but not yet in the database (a receipt): written with the fill's first stock UPDATE, or alone if nothing
+    is taken — one row cannot be updated twice in one statement, so they go together. `along`: the caller's other
+    writes (of rows the fill does not write), run in the fill's first statement, or alone at the end. `preview`:
+    note in the result's waiting_after the first `preview` lines still waiting of each product it takes stock for
+    (those it reads anyway)."""
+    pending = dict(on_hand or {})
+    pending_writes = list(along)
+    result = FillResult()
+    for product_id in sorted(set(product_ids)):
+        result.merge(
+            _fill_product_locked(
+                product_id=product_id,
+                levels=levels_by_product.get(product_id, []),
+                strategy=strategy,
+                on_hand=pending,
+                along=pending_writes,
+                preview=preview,
+            )
+        )
+    run_together(*pending_writes, bulk_add_statement(StockLevel, {pk: {"on_hand": n} for pk, n in pending.items()}))
     return result
 
 
@@ -156,21 +235,15 @@ def backorders_fill(
     customer tier then placed time), then line id. Per product: one locked read of its stock rows, one
     ordered read of the head of its queue (only the lines the stock reaches), then bulk writes.
     A ship_complete order keeps a partial fill and ships once complete. The remaining lines' ETAs are
-    re-pegged unless `recompute_etas=False` (a caller that re-pegs these products itself right after, e.g. a
-    receipt, which also changed their supply).
+    re-pegged unless `recompute_etas=False` (a caller that re-pegs these products itself right after).
     """
     strategy = strategy or fill_strategy()
     product_ids = sorted(set(product_ids))
     levels_by_product: dict[int, list[StockLevel]] = defaultdict(list)
     for level in stock_levels_lock(product_ids=product_ids):
         levels_by_product[level.product_id].append(level)
-    result = FillResult()
-    filled_products = []
-    for product_id in product_ids:
-        fill = _fill_product_locked(product_id=product_id, levels=levels_by_product[product_id], strategy=strategy)
-        if fill.units:
-            filled_products.append(product_id)
-        result.merge(fill)
+    result = backorders_fill_locked(levels_by_product=levels_by_product, product_ids=product_ids, strategy=strategy)
+    filled_products = sorted({entry.product_id for entry in result.entries})
     if recompute_etas and filled_products:
         etas_recompute(product_ids=filled_products)  # one statement for all of them
     return result
@@ -196,7 +269,16 @@ def order_allocate_waiting(*, order: SalesOrder, acting_user: AbstractBaseUser |
     )
     takes = [
         _Take(
-            QueuedLine(b.pk, b.line_id, order.pk, b.product_id, b.quantity, order.number, b.line.order.customer.email),
+            QueuedLine(
+                b.pk,
+                b.line_id,
+                order.pk,
+                b.product_id,
+                b.quantity,
+                order.number,
+                b.line.order.customer.email,
+                b.line.order.customer_id,
+            ),
             _take_in_memory(levels_by_product[b.product_id], b.quantity),
         )
         for b in backorders

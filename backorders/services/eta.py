@@ -19,7 +19,7 @@ from ..exceptions import EtaPermissionDenied
 from ..models import Backorder, BackorderPolicy, EtaChange
 from ..pegging import Peg, Source, open_supply, peg
 from ..policies import FillStrategy, fill_strategy
-from ..repeg import LEAD_TIME_REASON, NO_RESTOCK_REASON, PEGGED_REASON, repeg
+from ..repeg import LEAD_TIME_REASON, NO_RESTOCK_REASON, PEGGED_REASON, Received, repeg, repeg_after_receipt
 from ..selectors import backorder_fill_queue, lead_time_eta, waiting_product_batches
 from .notices import notify_eta_changes
 
@@ -54,6 +54,32 @@ def etas_recompute(
         changes = repeg(product_ids=product_ids, today=today, handling_days=policy.handling_days, strategy=strategy)
     else:
         changes = _repeg_in_python(product_ids=product_ids, today=today, policy=policy, strategy=strategy)
+    notify_eta_changes(changes=changes)
+    return len(changes)
+
+
+def etas_recompute_after_receipt(
+    *,
+    received: Mapping[int, Received | None],
+    policy: BackorderPolicy,
+    strategy: FillStrategy,
+    as_of: date | None = None,
+) -> int:
+    """Re-peg the products a receipt filled from, inside the receipt's transaction (which holds their locks); returns
+    how many lines' ETAs changed. `received`: per product, the PO line whose units the fill served exactly, or
+    None when the fill served other units than the receipt brought (then the whole queue re-pegs).
+
+    The same ETAs as etas_recompute, reading only the head of each queue the receipt can have moved (see
+    backorders.repeg.repeg_after_receipt): one statement. Elsewhere than PostgreSQL the whole queue is walked."""
+    if not received:
+        return 0
+    today = as_of or timezone.localdate()
+    if connection.vendor == "postgresql":
+        changes = repeg_after_receipt(
+            received=received, today=today, handling_days=policy.handling_days, strategy=strategy
+        )
+    else:
+        changes = _repeg_in_python(product_ids=sorted(received), today=today, policy=policy, strategy=strategy)
     notify_eta_changes(changes=changes)
     return len(changes)
 

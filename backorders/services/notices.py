@@ -4,8 +4,9 @@
 backorders.services.compliance.) Each email is written to the outbox in the caller's transaction.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from django.utils import timezone
 
@@ -90,21 +91,33 @@ def created_contexts(notifications: Sequence[Notification]) -> dict[int, dict[st
     }
 
 
-def notify_filled(*, backorder_ids: Iterable[int]) -> None:
+class FilledRecipient(NamedTuple):
+    """Who a filled line's email goes to, when the caller already read it (a fill's head read does)."""
+
+    customer_id: int
+    email: str
+    order_id: int
+    line_id: int
+
+
+def notify_filled(*, backorder_ids: Iterable[int], recipients: Mapping[int, FilledRecipient] | None = None) -> None:
     """Good news, one email per filled line: it is allocated and will ship.
 
     A fill can serve 100,000 lines at once, so the emails are stored unrendered in one statement (one read of
-    plain values first, no model instances) and rendered in bulk by the worker that sends them
-    (filled_contexts below)."""
+    plain values first, no model instances, unless the caller passes the `recipients` of every line) and rendered
+    in bulk by the worker that sends them (filled_contexts below)."""
     backorder_ids = list(backorder_ids)
     if not backorder_ids:
         return
     backorders_emit(event_type=Event.BACKORDER_FILLED, backorder_ids=backorder_ids)
-    rows = (
-        Backorder.objects.filter(pk__any_of=backorder_ids)
-        .order_by("pk")
-        .values_list("pk", "line__order__customer_id", "line__order__customer__email", "line__order_id", "line_id")
-    )
+    if recipients is not None and all(pk in recipients for pk in backorder_ids):
+        rows = [(pk, *recipients[pk]) for pk in sorted(backorder_ids)]
+    else:
+        rows = list(
+            Backorder.objects.filter(pk__any_of=backorder_ids)
+            .order_by("pk")
+            .values_list("pk", "line__order__customer_id", "line__order__customer__email", "line__order_id", "line_id")
+        )
     notification_create_deferred(
         kind=Kind.BACKORDER_FILLED,
         rows=[

@@ -2,7 +2,8 @@
 it touches; a receipt puts stock on hand through the ledger and fills the queue in order."""
 
 import secrets
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -10,15 +11,18 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from inventory.dbutils import bulk_add
+from inventory.dbutils import bulk_add_statement
 from inventory.exceptions import Conflict, InvalidInput
-from inventory.models import PurchaseOrder, PurchaseOrderLine, StockMovement, Supplier, Warehouse
-from inventory.services import stock_adjust, stock_level_get_or_create
+from inventory.models import PurchaseOrder, PurchaseOrderLine, StockLevel, Supplier, Warehouse
+from inventory.selectors import stock_levels_lock
+from inventory.services import stock_receive_locked
 
-from ..policies import fill_strategy
+from ..models import BackorderPolicy
+from ..policies import FillStrategy, fill_strategy
+from ..repeg import Received
 from ..selectors import backorder_fill_queue
-from .allocation import FillResult, backorders_fill
-from .eta import etas_recompute
+from .allocation import FillResult, backorders_fill_locked
+from .eta import etas_recompute, etas_recompute_after_receipt
 from .lines import acting, is_quantity, products_for_lines
 from .placement import LineRequest
 
@@ -183,17 +187,23 @@ class _Rollback(Exception):
         self.result = result
 
 
-def _still_waiting(product_ids: set[int], limit: int) -> list[WaitingEntry]:
-    strategy = fill_strategy()
+def _still_waiting(
+    product_ids: Iterable[int], limit: int, strategy: FillStrategy, fill: FillResult, skus: Mapping[int, str]
+) -> list[WaitingEntry]:
+    """The first `limit` lines still waiting of each product, in queue order: those the fill read along with its
+    head (fill.waiting_after), else one read of the queue."""
     entries: list[WaitingEntry] = []
     for product_id in sorted(product_ids):
-        queue = backorder_fill_queue(product_id=product_id, strategy=strategy).select_related(
-            "line__order__customer", "product"
+        if product_id in fill.waiting_after:
+            entries += [
+                WaitingEntry(line.backorder_id, line.order_number, line.customer_email, skus[product_id], line.quantity)
+                for line in fill.waiting_after[product_id][:limit]
+            ]
+            continue
+        queue = backorder_fill_queue(product_id=product_id, strategy=strategy).values_list(
+            "pk", "line__order__number", "line__order__customer__email", "product__sku", "quantity"
         )[:limit]
-        entries += [
-            WaitingEntry(b.pk, b.line.order.number, b.line.order.customer.email, b.product.sku, b.quantity)
-            for b in queue
-        ]
+        entries += [WaitingEntry(*row) for row in queue]  # plain values: no model instances to build
     return entries
 
 
@@ -259,30 +269,87 @@ def _receive(
     if not wanted:
         raise PurchaseOrderClosed(f"{po.number} has nothing outstanding to receive.")
 
-    received: dict[str, int] = {}
+    was_open = po.status in PurchaseOrder.OPEN_STATUSES
     receiving = [line for line in po_lines if line.pk in wanted]
-    levels = {line.pk: stock_level_get_or_create(product=line.product, warehouse=po.warehouse) for line in receiving}
-    for line in sorted(receiving, key=lambda line: (line.product_id, levels[line.pk].pk)):
-        stock_adjust(
-            product=line.product,
-            warehouse=po.warehouse,
-            delta=wanted[line.pk],
-            reason=f"Received on {po.number}",
-            acting_user=acting_user,
-            source=po.number,
-            movement_type=StockMovement.Type.RECEIPT,
-        )
-        received[line.product.sku] = wanted[line.pk]
-    bulk_add(PurchaseOrderLine, {pk: {"received": units} for pk, units in wanted.items()})
+    product_ids = sorted({line.product_id for line in receiving})
+    # One locked pass: the products (the per-SKU mutex), then every stock row of theirs, in pk order.
+    levels = _stock_rows_locked(product_ids, po.warehouse)
+    at_po = {level.product_id: level for level in levels if level.warehouse_id == po.warehouse_id}
+    on_hand = {at_po[line.product_id].pk: wanted[line.pk] for line in receiving}
+    # The ledger rows and the PO lines' received units are written with the fill's first statement, on_hand in
+    # its stock UPDATE (backorders_fill_locked below).
+    ledger = stock_receive_locked(
+        units=on_hand,
+        levels={level.pk: level for level in levels},
+        reason=f"Received on {po.number}",
+        source=po.number,
+        acting_user=acting_user,
+    )
+    po_lines_received = bulk_add_statement(PurchaseOrderLine, {pk: {"received": units} for pk, units in wanted.items()})
+    received = {line.product.sku: wanted[line.pk] for line in receiving}
     fully = all(line.received + wanted.get(line.pk, 0) == line.quantity for line in po_lines)
     po.status = PurchaseOrder.Status.RECEIVED if fully else PurchaseOrder.Status.PARTIALLY_RECEIVED
     po.save(update_fields=["status"])
-    product_ids = {line.product_id for line in receiving}
-    fill = backorders_fill(product_ids=product_ids, recompute_etas=False)
-    etas_recompute(product_ids=product_ids)  # the queue and the supply both changed: one re-peg for both
-    return ReceiveResult(
-        purchase_order=po, received=received, fill=fill, still_waiting=_still_waiting(product_ids, preview_limit)
+
+    policy = BackorderPolicy.current()
+    strategy = fill_strategy(policy.fill_strategy)
+    active: dict[int, list[StockLevel]] = defaultdict(list)
+    for level in levels:
+        if level.warehouse.active:
+            active[level.product_id].append(level)
+    fill = backorders_fill_locked(
+        levels_by_product=active,
+        product_ids=product_ids,
+        strategy=strategy,
+        on_hand=on_hand,
+        along=[ledger, po_lines_received],
+        preview=preview_limit,
     )
+    # The queue and the supply both changed: one re-peg for both, bounded to what the receipt can have moved where
+    # the fill served exactly the units received (see etas_recompute_after_receipt).
+    served: dict[int, int] = defaultdict(int)
+    for entry in fill.entries:
+        served[entry.product_id] += entry.units
+    today = timezone.localdate()
+    etas_recompute_after_receipt(
+        received={
+            line.product_id: (
+                Received(
+                    arrival=max(line.expected_date or po.expected_date, today),
+                    raw_arrival=line.expected_date or po.expected_date,
+                    line_id=line.pk,
+                )
+                if was_open and served[line.product_id] == wanted[line.pk]
+                else None
+            )
+            for line in receiving
+        },
+        policy=policy,
+        strategy=strategy,
+        as_of=today,
+    )
+    return ReceiveResult(
+        purchase_order=po,
+        received=received,
+        fill=fill,
+        still_waiting=_still_waiting(
+            product_ids, preview_limit, strategy, fill, {line.product_id: line.product.sku for line in receiving}
+        ),
+    )
+
+
+def _stock_rows_locked(product_ids: list[int], warehouse: Warehouse) -> list[StockLevel]:
+    """Lock the products and all their stock rows (stock_levels_lock), creating the receiving warehouse's rows that
+    are missing first (a product's first receipt there)."""
+    levels = stock_levels_lock(product_ids=product_ids, active_only=False)
+    have = {level.product_id for level in levels if level.warehouse_id == warehouse.pk}
+    missing = [pk for pk in product_ids if pk not in have]
+    if not missing:
+        return levels
+    StockLevel.objects.bulk_create(
+        [StockLevel(product_id=pk, warehouse=warehouse) for pk in missing], ignore_conflicts=True
+    )
+    return stock_levels_lock(product_ids=product_ids, active_only=False)
 
 
 __all__ = [
