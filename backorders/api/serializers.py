@@ -42,16 +42,13 @@ class LineInputSerializer(serializers.Serializer):
     quantity = StrictIntegerField(min_value=1, max_value=MAX_UNITS)
 
 
+# POST orders/. The declared fields are the rules (and the schema, and the wording of every error). Every order
+# the storefront sends is checked against them, and building them (about 35 field objects, deep copies of the
+# declared ones) cost more than checking: the usual body (customer email and name, lines of SKU and quantity, the
+# yes/no options) is checked directly by `_usual_order` instead, which accepts only what the fields accept and
+# answers the same validated data; anything else, including every invalid body, goes through the fields.
+# tests/backorders/test_api_order_input.py compares the two. (A comment, not a docstring: that would be the schema.)
 class OrderCreateSerializer(serializers.Serializer):
-    """POST orders/. The declared fields are the rules (and the schema, and the wording of every error).
-
-    Every order the storefront sends is checked against them, and building them (about 35 field objects, deep
-    copies of the declared ones) cost more than checking: the usual body (customer email and name, lines of
-    SKU and quantity, the yes/no options) is checked directly by `_usual_order` instead, which accepts only
-    what the fields accept and answers the same validated data; anything else, including every invalid body,
-    goes through the fields. tests/backorders/test_api_order_input.py compares the two on generated bodies.
-    """
-
     customer = CustomerInputSerializer()
     lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
     ship_complete = StrictBooleanField(
