@@ -196,7 +196,7 @@ class OrderSerializer(serializers.ModelSerializer):
     def to_representation(self, order: SalesOrder) -> dict:
         """Exactly what the declared fields give (they stay the schema), written out: every order the API places,
         reads or cancels goes through here, and building the nested ModelSerializers' fields cost more than the
-        query behind them. tests/backorders/test_api_orders.py compares the two on every kind of line."""
+        query behind them. tests/backorders/test_api_orders_cost.py compares the two on every kind of line."""
         customer = order.customer
         return {
             "number": order.number,
