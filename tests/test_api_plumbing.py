@@ -98,3 +98,16 @@ def test_connections_are_kept_on_postgresql_and_checked_before_reuse():
     assert _settings_with(DATABASE_URL="postgres://postgres@127.0.0.1:5432/x") == [600, True]
     assert _settings_with(DATABASE_URL="postgres://postgres@127.0.0.1:5432/x", CONN_MAX_AGE="30") == [30, True]
     assert _settings_with(DATABASE_URL="sqlite:////tmp/x.sqlite3") == [0, True]
+
+
+def test_loading_the_wsgi_app_opens_no_database_connection():
+    """gunicorn --preload (Procfile) loads config.wsgi in the master and forks it: a connection opened while
+    loading would be shared by every worker."""
+    code = (
+        "import config.wsgi; from django.db import connections; "
+        "print([alias for alias in connections if connections[alias].connection is not None])"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip().splitlines()[-1] == "[]"
