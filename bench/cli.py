@@ -275,6 +275,9 @@ class Bench:
         args = self.args
         products = setup_placement_products(tag="HTTP", orders=args.orders, cold_skus=args.cold_skus)
         port = _free_port()
+        # As the Procfile runs it (sync workers, the app loaded once before the workers fork, connections kept
+        # by the settings' CONN_MAX_AGE), without the access log. Preloading also means every worker is ready
+        # when /healthz first answers, so no worker is still importing Django while the load is measured.
         command = [
             str(Path(PYTHON).parent / "gunicorn"),
             "config.wsgi",
@@ -282,6 +285,7 @@ class Bench:
             f"127.0.0.1:{port}",
             "--workers",
             str(args.http_workers),
+            "--preload",
             "--log-level",
             "warning",
         ]

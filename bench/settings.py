@@ -16,7 +16,6 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 SECRET_KEY = env.str("SECRET_KEY", default="bench-secret-key-not-for-production-0123456789abcdefghij")
 EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
-DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 # A queue (and exchange) of the bench's own: nothing consumes it, the bench deletes it when it is done.
 CELERY_TASK_DEFAULT_QUEUE = "bench-backorders"

@@ -1,3 +1,4 @@
+from django.db.models import QuerySet
 from rest_framework.permissions import DjangoModelPermissions
 
 
@@ -7,6 +8,10 @@ class ModelPermissions(DjangoModelPermissions):
     A view may name the permissions of an extra action in `action_permissions`
     ({"cancel": ["orders.cancel_salesorder"]}); other requests use the permission for the HTTP method.
     A method the view does not support only needs an authenticated user, so it answers 405, not 403.
+
+    The model whose permissions apply is that of the view's declared `queryset` (every API view declares one;
+    its get_queryset only adds joins and prefetches, which DRF would build on every request just to read the
+    model). tests/test_api_plumbing.py checks that the two agree on every view.
     """
 
     perms_map = {
@@ -15,6 +20,10 @@ class ModelPermissions(DjangoModelPermissions):
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
     }
+
+    def _queryset(self, view) -> QuerySet:
+        declared = getattr(view, "queryset", None)
+        return declared if declared is not None else super()._queryset(view)
 
     def has_permission(self, request, view) -> bool:
         user = request.user

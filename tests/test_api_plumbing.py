@@ -1,0 +1,113 @@
+"""What every API request goes through: the token check, the permission check's model, the database connection.
+
+Each was made cheaper (config/api/authentication.py, config/api/permissions.py, CONN_MAX_AGE in
+config/settings/base.py); these tests hold them to what they replaced.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework import authentication, exceptions
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIRequestFactory
+
+from config.api.authentication import TokenAuthentication
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _outcome(backend: authentication.TokenAuthentication, key: str) -> tuple:
+    try:
+        user, token = backend.authenticate_credentials(key)
+    except exceptions.AuthenticationFailed as exc:
+        return ("failed", str(exc.detail))
+    return ("ok", user.pk, user.username, user.is_superuser, token.key, token.user_id, token.created)
+
+
+@pytest.mark.django_db
+def test_token_authentication_answers_as_drf_does_in_one_statement():
+    active = Token.objects.create(user=User.objects.create_user("active"))
+    inactive = Token.objects.create(user=User.objects.create_user("gone", is_active=False))
+    keys = [active.key, inactive.key, "0" * 40, ""]
+
+    with CaptureQueriesContext(connection) as ours:
+        outcomes = [_outcome(TokenAuthentication(), key) for key in keys]
+
+    assert outcomes == [_outcome(authentication.TokenAuthentication(), key) for key in keys]
+    assert [outcome[0] for outcome in outcomes] == ["ok", "failed", "failed", "failed"]
+    assert outcomes[1][1] == "User inactive or deleted."
+    assert len(ours) == len(keys)
+
+
+@pytest.mark.django_db
+def test_a_request_authenticated_by_token_carries_the_user_and_the_token():
+    user = User.objects.create_user("storefront")
+    token = Token.objects.create(user=user)
+    request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    authenticated_user, auth = TokenAuthentication().authenticate(request)
+
+    assert (authenticated_user.pk, auth.pk, auth.user.pk) == (user.pk, token.pk, user.pk)
+    assert authenticated_user.has_perm("orders.add_salesorder") is False  # a real user: permissions load as usual
+
+
+def _api_views() -> list[type]:
+    found, pending = [], list(get_resolver().url_patterns)
+    while pending:
+        entry = pending.pop()
+        if isinstance(entry, URLResolver):
+            pending.extend(entry.url_patterns)
+        elif isinstance(entry, URLPattern) and (view := getattr(entry.callback, "cls", None)) is not None:
+            found.append(view)
+    return found
+
+
+def test_every_api_view_checks_permissions_on_the_model_its_queryset_returns():
+    """config.api.permissions.ModelPermissions reads the model from the declared `queryset`; get_queryset must
+    return the same model, for every action."""
+    views = {view for view in _api_views() if getattr(view, "queryset", None) is not None}
+    assert len(views) >= 8  # orders, backorders, purchase orders, products, warehouses, notifications, ...
+    for view_class in views:
+        for action in ("list", "retrieve", "create", "partial_update", "cancel", "receive", None):
+            view = view_class()
+            view.action, view.request, view.kwargs, view.format_kwarg = action, None, {}, None
+            assert view.get_queryset().model is view_class.queryset.model, (view_class, action)
+
+
+def _settings_with(**env: str) -> dict:
+    code = (
+        "import json; from config.settings import base; "
+        "db = base.DATABASES['default']; print(json.dumps([db['CONN_MAX_AGE'], db['CONN_HEALTH_CHECKS']]))"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("CONN_MAX_AGE", "DATABASE_URL")}
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, check=True
+    )
+    return json.loads(completed.stdout)
+
+
+def test_connections_are_kept_on_postgresql_and_checked_before_reuse():
+    assert _settings_with(DATABASE_URL="postgres://postgres@127.0.0.1:5432/x") == [600, True]
+    assert _settings_with(DATABASE_URL="postgres://postgres@127.0.0.1:5432/x", CONN_MAX_AGE="30") == [30, True]
+    assert _settings_with(DATABASE_URL="sqlite:////tmp/x.sqlite3") == [0, True]
+
+
+def test_loading_the_wsgi_app_opens_no_database_connection():
+    """gunicorn --preload (Procfile) loads config.wsgi in the master and forks it: a connection opened while
+    loading would be shared by every worker."""
+    code = (
+        "import config.wsgi; from django.db import connections; "
+        "print([alias for alias in connections if connections[alias].connection is not None])"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip().splitlines()[-1] == "[]"
