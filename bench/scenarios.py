@@ -283,7 +283,7 @@ def scan(*, as_of: str) -> dict[str, object]:
     time_calls(timers, notifications, "render", "render emails")
     import backorders.services.compliance as compliance
 
-    time_calls(timers, compliance, "clock_start", "clock_start (per unclocked line)")
+    time_calls(timers, compliance, "clocks_start", "clocks_start (one statement a batch)")
     time_calls(timers, compliance, "_offers_and_updates", "offers and status updates")
     out = io.StringIO()
     with count_queries() as queries:
