@@ -18,9 +18,13 @@ from inventory.models import PurchaseOrder, StockLevel
 
 
 def prepare_users() -> dict[str, object]:
-    """A superuser for the admin changelists and the API (its token for the HTTP load)."""
+    """A superuser for the admin changelists; a Storefront-role API user (the role a shop front end has) whose
+    token the HTTP load posts orders with, so each request pays the model-permission check a real storefront pays."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
     from rest_framework.authtoken.models import Token
+
+    from backorders.roles import STOREFRONT
 
     user, created = get_user_model().objects.get_or_create(
         username="bench-admin", defaults={"is_staff": True, "is_superuser": True, "email": "admin@bench.example"}
@@ -28,7 +32,11 @@ def prepare_users() -> dict[str, object]:
     if created:
         user.set_password("bench-admin")
         user.save(update_fields=["password"])
-    token, _ = Token.objects.get_or_create(user=user)
+    storefront, _ = get_user_model().objects.get_or_create(
+        username="bench-storefront", defaults={"email": "storefront@bench.example"}
+    )
+    storefront.groups.add(Group.objects.get(name=STOREFRONT))
+    token, _ = Token.objects.get_or_create(user=storefront)
     return {"token": token.key}
 
 
