@@ -111,3 +111,46 @@ def test_loading_the_wsgi_app_opens_no_database_connection():
     completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.django_db
+def test_permissions_are_read_in_one_statement_and_match_djangos_backend():
+    from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
+    from django.contrib.auth.models import Group, Permission
+
+    from config.auth_backends import ModelBackend
+
+    view_order = Permission.objects.get(codename="view_salesorder")
+    add_order = Permission.objects.get(codename="add_salesorder")
+    view_product = Permission.objects.get(codename="view_product")
+    shop = Group.objects.create(name="shop")
+    shop.permissions.add(add_order, view_order)
+    readers = Group.objects.create(name="readers")
+    readers.permissions.add(view_product, view_order)
+    own = User.objects.create_user("own")
+    own.user_permissions.add(view_product)
+    grouped = User.objects.create_user("grouped")
+    grouped.groups.add(shop, readers)
+    both = User.objects.create_user("both")
+    both.user_permissions.add(add_order)
+    both.groups.add(readers)
+    inactive = User.objects.create_user("inactive", is_active=False)
+    inactive.groups.add(shop)
+    users = [own, grouped, both, User.objects.create_user("none"), inactive, User.objects.create_superuser("root")]
+
+    def fresh(user: User) -> User:
+        return User.objects.get(pk=user.pk)
+
+    expected = [DjangoModelBackend().get_all_permissions(fresh(user)) for user in users]
+    for user, want in zip(users, expected, strict=True):
+        user = fresh(user)
+        with CaptureQueriesContext(connection) as queries:
+            got = ModelBackend().get_all_permissions(user)
+            again = ModelBackend().get_all_permissions(user)
+        assert got == want == again, user.username
+        assert len(queries) == (0 if user.username == "inactive" else 1), user.username
+    assert expected[1] == {"orders.add_salesorder", "orders.view_salesorder", "inventory.view_product"}
+    assert expected[2] == {"orders.add_salesorder", "orders.view_salesorder", "inventory.view_product"}
+    assert expected[3] == set()
+    assert fresh(users[2]).has_perm("orders.add_salesorder")
+    assert not fresh(users[0]).has_perm("orders.add_salesorder")
