@@ -5,7 +5,7 @@ travel as a few array parameters, so the statement text and its parse cost do no
 Elsewhere (SQLite, the embedded default) they fall back to ORM statements with the same effect.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import connection, models
@@ -93,6 +93,12 @@ def _returned(statement: Statement) -> str:
     return "1" if statement.returning is None else f'"{statement.returning}" AS r'
 
 
+def _int_array(values: Iterable[int]) -> str:
+    """An array of integers as PostgreSQL's array literal ('{1,2,3}', cast by the statement): the driver then sends
+    one string instead of adapting every element (about three times faster for the arrays a fill sends)."""
+    return "{" + ",".join(str(int(v)) for v in values) + "}"
+
+
 def bulk_insert_statement(model: type[models.Model], objs: Sequence[models.Model]) -> Statement | None:
     """INSERT of new rows (auto primary keys) from unsaved instances, one array parameter per column, not run
     (None when there is nothing to write). Sends no signals and sets no pks, like a plain bulk INSERT."""
@@ -150,7 +156,7 @@ def bulk_add_statement(
             closing_params.append(field.get_db_prep_value(value, connection))
     arrays = ", ".join(["%s::bigint[]"] + ["%s::integer[]"] * len(fields))
     names = ", ".join(["pk"] + [f"d_{i}" for i in range(len(fields))])
-    array_params: list[object] = [pks] + [[deltas[pk].get(f, 0) for pk in pks] for f in fields]
+    array_params: list[object] = [_int_array(pks)] + [_int_array(deltas[pk].get(f, 0) for pk in pks) for f in fields]
     sql = (
         f'UPDATE "{table}" AS t SET {", ".join(assignments)} '
         f'FROM unnest({arrays}) AS v({names}) WHERE t."{pk_col}" = v.pk'
@@ -241,7 +247,8 @@ def bulk_upsert_add_statement(
         f'ON CONFLICT ({conflict}) DO UPDATE SET "{counter_field.column}" = '
         f'"{table}"."{counter_field.column}" + EXCLUDED."{counter_field.column}"'
     )
-    params: list[object] = [[key[i] for key in ordered] for i in range(len(keys))] + [[rows[key] for key in ordered]]
+    params: list[object] = [_int_array(key[i] for key in ordered) for i in range(len(keys))]
+    params.append(_int_array(rows[key] for key in ordered))
     return Statement(sql, params, lambda: _bulk_upsert_add_orm(model, key_fields, counter, ordered, rows))
 
 
