@@ -71,10 +71,10 @@ class FillResult:
 class _Take:
     line: QueuedLine
     from_levels: list[tuple[StockLevel, int]]
+    units: int = field(init=False)  # summed once: a fill reads it several times per line
 
-    @property
-    def units(self) -> int:
-        return sum(units for _, units in self.from_levels)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", sum(units for _, units in self.from_levels))
 
 
 def _take_in_memory(levels: list[StockLevel], units: int) -> list[tuple[StockLevel, int]]:
