@@ -23,6 +23,7 @@ the merge, the update and the insert are raw SQL, which the ORM cannot express.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from django.db import connection
 from django.db.models import F, Sum, Value, Window
@@ -135,6 +136,18 @@ def _head_sql(product_id: int, strategy: FillStrategy, limit: int | None) -> tup
     return f"({sql})", params
 
 
+# A receipt re-pegs one or a few products: the SQL of their supply and heads is compiled once per set of products,
+# day and bound, not once per receipt (an ORM compile of these window queries costs about as much as running them).
+@lru_cache(maxsize=256)
+def _receipt_supply_sql(product_ids: tuple[int, ...], today: date) -> tuple[str, tuple]:
+    return _supply_sql(product_ids, today)
+
+
+@lru_cache(maxsize=1024)
+def _receipt_head_sql(product_id: int, strategy: type[FillStrategy], limit: int | None) -> tuple[str, tuple]:
+    return _head_sql(product_id, strategy(), limit)
+
+
 def _supply_sql(product_ids: Sequence[int], today: date) -> tuple[str, tuple]:
     supply = (
         PurchaseOrderLine.objects.filter(
@@ -245,23 +258,21 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, product_id FROM unsettled
 """
 
 
-def _open_supply_keys(product_ids: Sequence[int], today: date) -> dict[int, list[tuple[tuple, int]]]:
-    """Per product, each open PO line's place in the supply order, (arrival, raw arrival, id), and its open
-    quantity. One query."""
-    rows = (
-        PurchaseOrderLine.objects.filter(
-            product_id__in=product_ids,
-            purchase_order__status__in=PurchaseOrder.OPEN_STATUSES,
-            received__lt=F("quantity"),
-        )
-        .annotate(raw_arrival=Coalesce("expected_date", "purchase_order__expected_date"))
-        .order_by()
-        .values_list("product_id", "raw_arrival", "id", F("quantity") - F("received"))
-    )
-    keys: dict[int, list[tuple[tuple, int]]] = {}
-    for product_id, raw_arrival, line_id, units in rows:
-        keys.setdefault(product_id, []).append(((max(raw_arrival, today), raw_arrival, line_id), units))
-    return keys
+def _supply_bounds(product_ids: Sequence[int], today: date, received: Mapping[int, Received]) -> dict[int, tuple]:
+    """Per product, (ahead, total): the open supply before its received PO line in supply order, and all of it,
+    read off the supply's running sums (the last one before that line's place; the last one). One query."""
+    sql, params = _receipt_supply_sql(tuple(product_ids), today)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT product_id, arrival, raw_arrival, id, covered FROM ({sql}) AS s", params)
+        rows = cursor.fetchall()
+    bounds = {pk: (0, 0) for pk in product_ids}
+    for product_id, arrival, raw_arrival, line_id, covered in rows:
+        line = received[product_id]
+        ahead, total = bounds[product_id]
+        if (arrival, raw_arrival, line_id) < (line.arrival, line.raw_arrival, line.line_id):
+            ahead = max(ahead, covered)
+        bounds[product_id] = (ahead, max(total, covered))
+    return bounds
 
 
 def repeg_after_receipt(
@@ -282,29 +293,25 @@ def repeg_after_receipt(
     bound is already uncovered, that last covered line is within the bound and the floor may have moved, so
     that product's whole queue is re-pegged (a second statement, for those products only).
 
-    Two statements otherwise, however many products and lines: the open supply's order (to know each bound),
-    then the re-peg of the heads."""
+    Two statements otherwise, however many products and lines: the open supply's running sums (to know each
+    bound), then the re-peg of the heads."""
     if not received:
         return []
     product_ids = sorted(received)
-    supply = _open_supply_keys([pk for pk in product_ids if received[pk] is not None], today)
-    ahead: dict[int, int | None] = {}
-    total: dict[int, int | None] = {}
-    for pk in product_ids:
-        line = received[pk]
-        if line is None:
-            ahead[pk] = total[pk] = None
-            continue
-        key = (line.arrival, line.raw_arrival, line.line_id)
-        ahead[pk] = sum(units for other, units in supply.get(pk, []) if other < key)
-        total[pk] = sum(units for _, units in supply.get(pk, []))
+    bounded = [pk for pk in product_ids if received[pk] is not None]
+    bounds = _supply_bounds(bounded, today, received) if bounded else {}
+    ahead: dict[int, int | None] = {pk: bounds[pk][0] if pk in bounds else None for pk in product_ids}
+    total: dict[int, int | None] = {pk: bounds[pk][1] if pk in bounds else None for pk in product_ids}
     named = _named(today, handling_days)
     named.update(products=product_ids, ahead=[ahead[pk] for pk in product_ids], total=[total[pk] for pk in product_ids])
     supply_sql, *heads = _with_parts(
         named,
         [
-            _supply_sql(product_ids, today),
-            *(_head_sql(pk, strategy, None if ahead[pk] is None else ahead[pk] + 1) for pk in product_ids),
+            _receipt_supply_sql(tuple(product_ids), today),
+            *(
+                _receipt_head_sql(pk, type(strategy), None if ahead[pk] is None else ahead[pk] + 1)
+                for pk in product_ids
+            ),
         ],
     )
     sql = _AFTER_RECEIPT.format(supply=supply_sql, heads="\nUNION ALL\n".join(heads), peg=_PEG.strip())

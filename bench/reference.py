@@ -2,8 +2,8 @@
 
 - the hot-row ceiling: pgbench, a locked SELECT then an UPDATE of one row, 2 and 4 clients;
 - a bare ORM order transaction: only the minimal writes, no service;
-- one SQL statement each for a FIFO fill (with its outbox rows, as the engine writes them), an ETA re-peg and
-  the compliance scan's decisions.
+- one SQL statement each for a FIFO fill (with its outbox rows, as the engine writes them, and the received PO's
+  line and status), an ETA re-peg and the compliance scan's decisions.
 
 The statements run inside a transaction that is rolled back (and the tables vacuumed), so the engines
 then meet the same data.
@@ -124,6 +124,17 @@ WITH level AS (
 ), ledger AS (
     INSERT INTO inventory_stockmovement (movement_type, quantity, reason, source, created_at, stock_level_id)
     VALUES ('receipt', %(units)s, 'Reference fill', 'bench', now(), %(level)s)
+), po_line AS (
+    -- the PO's bookkeeping every receipt does: the line's received units, the PO's status (from its lines as written)
+    UPDATE inventory_purchaseorderline SET received = received + %(units)s WHERE id = %(po_line)s
+    RETURNING purchase_order_id, received = quantity AS complete
+), po AS (
+    UPDATE inventory_purchaseorder p
+    SET status = CASE WHEN l.complete AND NOT EXISTS (
+                          SELECT 1 FROM inventory_purchaseorderline x
+                          WHERE x.purchase_order_id = p.id AND x.id <> %(po_line)s AND x.received < x.quantity)
+                      THEN 'received' ELSE 'partially_received' END
+    FROM po_line l WHERE p.id = l.purchase_order_id
 ), outbox AS (
     -- one backorder_filled email per line filled whole, stored for the sender to render (as the engine does)
     INSERT INTO notifications_notification (kind, status, customer_id, to_email, order_id, line_id, dedupe_key,

@@ -5,7 +5,7 @@ travel as a few array parameters, so the statement text and its parse cost do no
 Elsewhere (SQLite, the embedded default) they fall back to ORM statements with the same effect.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import connection, models
@@ -42,32 +42,61 @@ models.ForeignObject.register_lookup(AnyOf)  # foreign keys keep a lookup regist
 
 @dataclass(frozen=True)
 class Statement:
-    """One set-based write, built but not run: run it alone (run) or with others in one statement (run_together)."""
+    """One set-based write, built but not run: run it alone (run) or with others in one statement (run_together).
+
+    `returning`: a column of the written rows to hand to `then` as a list once the write ran on PostgreSQL (e.g. the
+    new ids of an INSERT, to enqueue them after commit); the fallback does its own follow-up."""
 
     sql: str
     params: list[object]
     fallback: Callable[[], int]  # the same write through the ORM (databases other than PostgreSQL)
+    returning: str | None = None
+    then: Callable[[list], None] | None = None
 
     def run(self) -> int:
         if connection.vendor != "postgresql":
             return self.fallback()
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, self.params)
-            return cursor.rowcount
+            if self.returning is None:
+                cursor.execute(self.sql, self.params)
+                return cursor.rowcount
+            cursor.execute(f'{self.sql} RETURNING "{self.returning}"', self.params)
+            values = [row[0] for row in cursor.fetchall()]
+        if self.then is not None:
+            self.then(values)
+        return len(values)
 
 
 def run_together(*statements: "Statement | None") -> None:
     """Run several writes as one statement on PostgreSQL (each a data-modifying CTE: one round trip, one plan),
-    one after the other elsewhere. They must not write the same rows (a statement sees one snapshot)."""
+    one after the other elsewhere (in the order given). They must not write the same rows (a statement sees one
+    snapshot: none sees another's changes)."""
     statements = [s for s in statements if s is not None]
     if connection.vendor != "postgresql" or len(statements) < 2:
         for statement in statements:
             statement.run()
         return
-    ctes = ", ".join(f"w{i} AS ({s.sql} RETURNING 1)" for i, s in enumerate(statements))
-    counts = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(statements)))
+    ctes = ", ".join(f"w{i} AS ({s.sql} RETURNING {_returned(s)})" for i, s in enumerate(statements))
+    results = ", ".join(
+        f"(SELECT count(*) FROM w{i})" if s.returning is None else f"(SELECT array_agg(r) FROM w{i})"
+        for i, s in enumerate(statements)
+    )
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {ctes} SELECT {counts}", [p for s in statements for p in s.params])
+        cursor.execute(f"WITH {ctes} SELECT {results}", [p for s in statements for p in s.params])
+        row = cursor.fetchone()
+    for statement, result in zip(statements, row, strict=True):
+        if statement.returning is not None and statement.then is not None:
+            statement.then(list(result or []))
+
+
+def _returned(statement: Statement) -> str:
+    return "1" if statement.returning is None else f'"{statement.returning}" AS r'
+
+
+def _int_array(values: Iterable[int]) -> str:
+    """An array of integers as PostgreSQL's array literal ('{1,2,3}', cast by the statement): the driver then sends
+    one string instead of adapting every element (about three times faster for the arrays a fill sends)."""
+    return "{" + ",".join(str(int(v)) for v in values) + "}"
 
 
 def bulk_insert_statement(model: type[models.Model], objs: Sequence[models.Model]) -> Statement | None:
@@ -127,7 +156,7 @@ def bulk_add_statement(
             closing_params.append(field.get_db_prep_value(value, connection))
     arrays = ", ".join(["%s::bigint[]"] + ["%s::integer[]"] * len(fields))
     names = ", ".join(["pk"] + [f"d_{i}" for i in range(len(fields))])
-    array_params: list[object] = [pks] + [[deltas[pk].get(f, 0) for pk in pks] for f in fields]
+    array_params: list[object] = [_int_array(pks)] + [_int_array(deltas[pk].get(f, 0) for pk in pks) for f in fields]
     sql = (
         f'UPDATE "{table}" AS t SET {", ".join(assignments)} '
         f'FROM unnest({arrays}) AS v({names}) WHERE t."{pk_col}" = v.pk'
@@ -218,7 +247,8 @@ def bulk_upsert_add_statement(
         f'ON CONFLICT ({conflict}) DO UPDATE SET "{counter_field.column}" = '
         f'"{table}"."{counter_field.column}" + EXCLUDED."{counter_field.column}"'
     )
-    params: list[object] = [[key[i] for key in ordered] for i in range(len(keys))] + [[rows[key] for key in ordered]]
+    params: list[object] = [_int_array(key[i] for key in ordered) for i in range(len(keys))]
+    params.append(_int_array(rows[key] for key in ordered))
     return Statement(sql, params, lambda: _bulk_upsert_add_orm(model, key_fields, counter, ordered, rows))
 
 

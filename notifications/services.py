@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from inventory.dbutils import Statement
 from orders.models import Customer, OrderLine, SalesOrder
 
 from .models import Notification
@@ -188,52 +189,63 @@ def notification_create_deferred(*, kind: str, rows: Sequence[DeferredRow]) -> i
 
     Call inside the transaction of the change; `kind` must have a registered context builder. Returns how
     many were new."""
+    statement = notification_create_deferred_statement(kind=kind, rows=rows)
+    return statement.run() if statement is not None else 0
+
+
+def notification_create_deferred_statement(*, kind: str, rows: Sequence[DeferredRow]) -> Statement | None:
+    """notification_create_deferred's INSERT, not run (None when there are no rows), for a caller that runs it with
+    its own writes in one statement (inventory.dbutils.run_together). Once run, the new rows are enqueued after
+    commit as notification_create_deferred enqueues them."""
     if kind not in _CONTEXT_BUILDERS:
         raise ValueError(f"No context builder registered for {kind!r}: register_context_builder() it first.")
     if not rows:
-        return 0
+        return None
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        table = Notification._meta.db_table
-        sql = (
-            f'INSERT INTO "{table}" (kind, status, customer_id, to_email, order_id, line_id, dedupe_key, subject, '
-            "body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at) "
-            "SELECT %s, %s, c, e, o, l, k, '', '', '', 0, '', %s, d::jsonb, false, %s "
-            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
-            "AS r(c, e, o, l, k, d) "
-            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
-        )
-        params = [kind, Notification.Status.PENDING, now, now]
-        params += [[getattr(r, f) for r in rows] for f in ("customer_id", "to_email", "order_id", "line_id")]
-        params.append([r.dedupe_key for r in rows])
-        params.append([json.dumps(dict(r.data or {}), cls=DjangoJSONEncoder) for r in rows])
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            new_ids = [row[0] for row in cursor.fetchall()]
-    else:
-        keys = [r.dedupe_key for r in rows]
-        existing = set(Notification.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
-        fresh = {r.dedupe_key: r for r in rows if r.dedupe_key not in existing}
-        Notification.objects.bulk_create(
-            [
-                Notification(
-                    kind=kind,
-                    customer_id=r.customer_id,
-                    to_email=r.to_email,
-                    order_id=r.order_id,
-                    line_id=r.line_id,
-                    dedupe_key=r.dedupe_key,
-                    scheduled_for=now,
-                    data=dict(r.data or {}),
-                    rendered=False,
-                )
-                for r in fresh.values()
-            ],
-            ignore_conflicts=True,
-        )
-        new_ids = list(Notification.objects.filter(dedupe_key__in=list(fresh)).values_list("pk", flat=True))
+    table = Notification._meta.db_table
+    sql = (
+        f'INSERT INTO "{table}" (kind, status, customer_id, to_email, order_id, line_id, dedupe_key, subject, '
+        "body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at) "
+        "SELECT %s, %s, c, e, o, l, k, '', '', '', 0, '', %s, d::jsonb, false, %s "
+        "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
+        "AS r(c, e, o, l, k, d) "
+        "ON CONFLICT (dedupe_key) DO NOTHING"
+    )
+    params: list[object] = [kind, Notification.Status.PENDING, now, now]
+    params += [[getattr(r, f) for r in rows] for f in ("customer_id", "to_email", "order_id", "line_id")]
+    params.append([r.dedupe_key for r in rows])
+    params.append([json.dumps(dict(r.data or {}), cls=DjangoJSONEncoder) for r in rows])
+    return Statement(sql, params, lambda: _create_deferred_orm(kind, rows, now), returning="id", then=_enqueue_new)
+
+
+def _enqueue_new(new_ids: list[int]) -> None:
     if new_ids:
         transaction.on_commit(lambda: enqueue_send_many(new_ids))
+
+
+def _create_deferred_orm(kind: str, rows: Sequence[DeferredRow], now: datetime) -> int:
+    keys = [r.dedupe_key for r in rows]
+    existing = set(Notification.objects.filter(dedupe_key__in=keys).values_list("dedupe_key", flat=True))
+    fresh = {r.dedupe_key: r for r in rows if r.dedupe_key not in existing}
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                kind=kind,
+                customer_id=r.customer_id,
+                to_email=r.to_email,
+                order_id=r.order_id,
+                line_id=r.line_id,
+                dedupe_key=r.dedupe_key,
+                scheduled_for=now,
+                data=dict(r.data or {}),
+                rendered=False,
+            )
+            for r in fresh.values()
+        ],
+        ignore_conflicts=True,
+    )
+    new_ids = list(Notification.objects.filter(dedupe_key__in=list(fresh)).values_list("pk", flat=True))
+    _enqueue_new(new_ids)
     return len(new_ids)
 
 

@@ -16,13 +16,13 @@ from inventory.dbutils import Statement, bulk_add_statement, bulk_upsert_add_sta
 from inventory.models import StockLevel
 from inventory.selectors import plan_take, stock_levels_lock
 from orders.models import Allocation, OrderLine, SalesOrder
-from orders.services import orders_refresh_status
+from orders.services import orders_refresh_status_statement
 
 from ..models import Backorder
 from ..policies import FillStrategy, fill_strategy
 from ..selectors import QueuedLine, backorder_fill_head
 from .eta import etas_recompute
-from .notices import FilledRecipient, notify_filled
+from .notices import FilledRecipient, notify_filled_events, notify_filled_statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +71,10 @@ class FillResult:
 class _Take:
     line: QueuedLine
     from_levels: list[tuple[StockLevel, int]]
+    units: int = field(init=False)  # summed once: a fill reads it several times per line
 
-    @property
-    def units(self) -> int:
-        return sum(units for _, units in self.from_levels)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "units", sum(units for _, units in self.from_levels))
 
 
 def _take_in_memory(levels: list[StockLevel], units: int) -> list[tuple[StockLevel, int]]:
@@ -91,11 +91,12 @@ def _write_takes(
     on_hand: dict[int, int] | None = None,
     along: list[Statement | None] | None = None,
 ) -> FillResult:
-    """Apply planned takes with a constant number of set-based statements: allocations (upsert, adding to
-    a line's existing allocation), stock, lines and backorders (closed when nothing waits) in one, then order
-    status. `on_hand`: units received on stock rows whose on_hand the caller has not written yet; written here,
-    in the same UPDATE as the allocations (and emptied), when there is something to take. `along`: the caller's
-    other pending writes (of other rows), run in the same statement (and emptied)."""
+    """Apply planned takes in one set-based statement however many lines: allocations (upsert, adding to a line's
+    existing allocation), stock, lines, backorders (closed when nothing waits), the orders' status and the filled
+    lines' emails (notify_filled's, unrendered); then the backorder.filled events (one read of the webhook
+    endpoints, more only when one wants them). `on_hand`: units received on stock rows whose on_hand the caller
+    has not written yet; written here, in the same UPDATE as the allocations (and emptied), when there is something
+    to take. `along`: the caller's other pending writes (of other rows), run in the same statement (and emptied)."""
     takes = [t for t in takes if t.units > 0]
     result = FillResult()
     if not takes:
@@ -113,19 +114,30 @@ def _write_takes(
     pending = list(along or [])
     if along:
         along.clear()
+    line_deltas = {t.line.line_id: {"allocated": t.units, "backordered": -t.units} for t in takes}
+    filled = [t.line.backorder_id for t in takes if t.units == t.line.quantity]
     run_together(
         *pending,
         bulk_upsert_add_statement(Allocation, keys=("line", "stock_level"), counter="quantity", rows=wanted),
         bulk_add_statement(StockLevel, level_deltas),
-        bulk_add_statement(OrderLine, {t.line.line_id: {"allocated": t.units, "backordered": -t.units} for t in takes}),
+        bulk_add_statement(OrderLine, line_deltas),
         bulk_add_statement(
             Backorder,
             {t.line.backorder_id: {"quantity": -t.units} for t in takes},
             exhausted=("quantity", {"status": Backorder.Status.FILLED, "closed_at": timezone.now()}),
         ),
+        # After the lines' statement: it reads them as written (the deltas on PostgreSQL, the rows elsewhere).
+        orders_refresh_status_statement(order_ids={t.line.order_id for t in takes}, line_deltas=line_deltas),
+        notify_filled_statement(
+            backorder_ids=filled,
+            recipients={
+                t.line.backorder_id: FilledRecipient(
+                    t.line.customer_id, t.line.customer_email, t.line.order_id, t.line.line_id
+                )
+                for t in takes
+            },
+        ),
     )
-    orders_refresh_status(order_ids={t.line.order_id for t in takes})
-    filled = [t.line.backorder_id for t in takes if t.units == t.line.quantity]
     result.lines_filled = len(filled)
     result.lines_partly_filled = len(takes) - len(filled)
     result.units = sum(t.units for t in takes)
@@ -143,15 +155,7 @@ def _write_takes(
     ]
     if recompute_etas:
         etas_recompute(product_ids={t.line.product_id for t in takes})
-    notify_filled(
-        backorder_ids=filled,
-        recipients={
-            t.line.backorder_id: FilledRecipient(
-                t.line.customer_id, t.line.customer_email, t.line.order_id, t.line.line_id
-            )
-            for t in takes
-        },
-    )
+    notify_filled_events(backorder_ids=filled)
     return result
 
 

@@ -10,11 +10,13 @@ from typing import NamedTuple
 
 from django.utils import timezone
 
+from inventory.dbutils import Statement
 from notifications.models import Notification, WebhookEndpoint
 from notifications.services import (
     DeferredRow,
     NotificationSpec,
     notification_create_deferred,
+    notification_create_deferred_statement,
     notification_create_many,
     notification_rerender,
     notification_suppress,
@@ -101,15 +103,32 @@ class FilledRecipient(NamedTuple):
 
 
 def notify_filled(*, backorder_ids: Iterable[int], recipients: Mapping[int, FilledRecipient] | None = None) -> None:
-    """Good news, one email per filled line: it is allocated and will ship.
+    """Good news, one email per filled line: it is allocated and will ship (and a backorder.filled event each).
 
     A fill can serve 100,000 lines at once, so the emails are stored unrendered in one statement (one read of
     plain values first, no model instances, unless the caller passes the `recipients` of every line) and rendered
-    in bulk by the worker that sends them (filled_contexts below)."""
+    in bulk by the worker that sends them (filled_contexts below). Call after the fill is written."""
+    backorder_ids = list(backorder_ids)
+    notify_filled_events(backorder_ids=backorder_ids)
+    emails = notify_filled_statement(backorder_ids=backorder_ids, recipients=recipients)
+    if emails is not None:
+        emails.run()
+
+
+def notify_filled_events(*, backorder_ids: Iterable[int]) -> None:
+    """notify_filled's backorder.filled events alone: call after the fill is written (an event shows the backorder
+    as it is then)."""
+    backorders_emit(event_type=Event.BACKORDER_FILLED, backorder_ids=backorder_ids)
+
+
+def notify_filled_statement(
+    *, backorder_ids: Iterable[int], recipients: Mapping[int, FilledRecipient] | None = None
+) -> Statement | None:
+    """notify_filled's emails as one INSERT not yet run (None when nothing was filled), for a fill that runs it with
+    its own writes (dbutils.run_together); the fill then calls notify_filled_events."""
     backorder_ids = list(backorder_ids)
     if not backorder_ids:
-        return
-    backorders_emit(event_type=Event.BACKORDER_FILLED, backorder_ids=backorder_ids)
+        return None
     if recipients is not None and all(pk in recipients for pk in backorder_ids):
         rows = [(pk, *recipients[pk]) for pk in sorted(backorder_ids)]
     else:
@@ -118,7 +137,7 @@ def notify_filled(*, backorder_ids: Iterable[int], recipients: Mapping[int, Fill
             .order_by("pk")
             .values_list("pk", "line__order__customer_id", "line__order__customer__email", "line__order_id", "line_id")
         )
-    notification_create_deferred(
+    return notification_create_deferred_statement(
         kind=Kind.BACKORDER_FILLED,
         rows=[
             DeferredRow(

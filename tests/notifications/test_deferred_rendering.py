@@ -111,3 +111,19 @@ def test_the_admin_lists_an_unrendered_email_as_such_and_renders_it_when_opened(
     filled.refresh_from_db()
     assert filled.rendered and order.number in filled.subject
     assert order.number in page.content.decode()
+
+
+def test_the_emails_written_with_a_fill_are_enqueued_on_commit_and_sent_once(django_capture_on_commit_callbacks):
+    # The fill writes its emails inside its one statement; their new ids come back from it and go to the sender
+    # after commit (eager Celery here), one task per chunk.
+    product = ProductFactory(sku="KETTLE", lead_time_days=10)
+    orders = waiting_queue(product, 3)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        stock_adjust_and_fill(product=product, warehouse=WarehouseFactory(), delta=3, reason="Delivery")
+
+    filled = Notification.objects.filter(kind="backorder_filled")
+    assert set(filled.values_list("status", flat=True)) == {"sent"}
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(o.customer.email for o in orders)
+    assert len(callbacks) >= 1
