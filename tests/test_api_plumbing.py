@@ -154,3 +154,36 @@ def test_permissions_are_read_in_one_statement_and_match_djangos_backend():
     assert expected[3] == set()
     assert fresh(users[2]).has_perm("orders.add_salesorder")
     assert not fresh(users[0]).has_perm("orders.add_salesorder")
+
+
+@pytest.mark.django_db
+def test_the_token_read_brings_the_users_permissions_and_the_check_reads_nothing_more():
+    from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
+    from django.contrib.auth.models import Group, Permission
+
+    add_order = Permission.objects.get(codename="add_salesorder")
+    view_product = Permission.objects.get(codename="view_product")
+    shop = Group.objects.create(name="shop")
+    shop.permissions.add(add_order)
+    own = User.objects.create_user("own")
+    own.user_permissions.add(view_product)
+    grouped = User.objects.create_user("grouped")
+    grouped.groups.add(shop)
+    both = User.objects.create_user("both")
+    both.user_permissions.add(view_product)
+    both.groups.add(shop)
+    users = [own, grouped, both, User.objects.create_user("none"), User.objects.create_superuser("root")]
+
+    for user in users:
+        key = Token.objects.create(user=user).key
+        want = DjangoModelBackend().get_all_permissions(User.objects.get(pk=user.pk))
+        with CaptureQueriesContext(connection) as queries:
+            authenticated, _ = TokenAuthentication().authenticate_credentials(key)
+            allowed = authenticated.has_perm("orders.add_salesorder")
+        assert authenticated.get_all_permissions() == want, user.username
+        assert allowed == ("orders.add_salesorder" in want or user.is_superuser), user.username
+        assert len(queries) == 1, user.username
+    assert DjangoModelBackend().get_all_permissions(User.objects.get(username="both")) == {
+        "orders.add_salesorder",
+        "inventory.view_product",
+    }
