@@ -23,7 +23,7 @@ def order_with_lines_by_pk(pk: int) -> SalesOrder:
     Raises SalesOrder.DoesNotExist for an unknown pk, like .get().
     """
     sql, parts = _order_with_lines_statement()
-    customer_field, line_order, line_product, line_backorder = _order_with_lines_relations()
+    customer_field, _, line_product, line_backorder = _order_with_lines_relations()
     with connection.cursor() as cursor:
         cursor.execute(sql, [pk])
         rows = cursor.fetchall()
@@ -38,17 +38,33 @@ def order_with_lines_by_pk(pk: int) -> SalesOrder:
         if row[line_part.start] is None:  # an order without lines: one row, the line columns NULL
             continue
         line = line_part.instance(db, row)
-        line_order.set_cached_value(line, order)
         line_product.set_cached_value(line, product_part.instance(db, row))
         backorder = backorder_part.instance(db, row) if row[backorder_part.start] is not None else None
         line_backorder.set_cached_value(line, backorder)
         if backorder is not None:
             line_backorder.field.set_cached_value(backorder, line)
         lines.append(line)
+    return order_lines_attach(order=order, lines=lines)
+
+
+def order_lines_attach(*, order: SalesOrder, lines: list[OrderLine]) -> SalesOrder:
+    """Give `order` these lines as order_with_lines()'s prefetch would (each with its product, and its backorder or
+    None, already set): what the API's order responses read."""
+    _, line_order, _, _ = _order_with_lines_relations()
+    for line in lines:
+        line_order.set_cached_value(line, order)
     cached = order.lines.all()
     cached._result_cache, cached._prefetch_done = lines, True
     order._prefetched_objects_cache = {"lines": cached}
     return order
+
+
+def order_with_lines_of(order: SalesOrder) -> SalesOrder:
+    """`order` as order_with_lines() gives it: itself when its lines are attached already (a placement that wrote
+    them in one statement attaches them: no read back), else read by order_with_lines_by_pk."""
+    if "lines" in getattr(order, "_prefetched_objects_cache", {}):
+        return order
+    return order_with_lines_by_pk(order.pk)
 
 
 class _Columns:

@@ -32,7 +32,7 @@ from config.api.views import NamedNotFoundMixin
 from inventory.exceptions import Conflict
 from inventory.models import PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement
 from orders.models import SalesOrder
-from orders.selectors import order_with_lines, order_with_lines_by_pk
+from orders.selectors import order_with_lines, order_with_lines_by_pk, order_with_lines_of
 
 from .filters import BackorderFilter, OrderFilter, PurchaseOrderFilter
 from .idempotency import IDEMPOTENCY_KEY_PARAMETER, KEY_REUSED, REPLAYED_RESPONSE_HEADER, idempotent
@@ -93,8 +93,8 @@ class OrderViewSet(NamedNotFoundMixin, mixins.ListModelMixin, mixins.RetrieveMod
         """The input serializer of each write (what OPTIONS describes); responses are always OrderSerializer."""
         return {"create": OrderCreateSerializer, "cancel": OrderCancelSerializer}.get(self.action, OrderSerializer)
 
-    def _render(self, order: SalesOrder, status_code: int = status.HTTP_200_OK, **kwargs) -> Response:
-        fresh = order_with_lines_by_pk(order.pk)
+    def _render(self, fresh: SalesOrder, status_code: int = status.HTTP_200_OK, **kwargs) -> Response:
+        """The response for an order as it is now (`fresh`: read after the change, with its lines)."""
         return Response(
             OrderSerializer(fresh, context=self.get_serializer_context()).data, status=status_code, **kwargs
         )
@@ -140,7 +140,7 @@ class OrderViewSet(NamedNotFoundMixin, mixins.ListModelMixin, mixins.RetrieveMod
             acting_user=request.user,
         )
         location = reverse("order-detail", kwargs={"number": order.number}, request=request)
-        return self._render(order, status.HTTP_201_CREATED, headers={"Location": location})
+        return self._render(order_with_lines_of(order), status.HTTP_201_CREATED, headers={"Location": location})
 
     @extend_schema(
         summary="Cancel an order or some of its units",
@@ -171,7 +171,7 @@ class OrderViewSet(NamedNotFoundMixin, mixins.ListModelMixin, mixins.RetrieveMod
         data = self._validated(request)
         lines = data.get("lines")
         order_cancel(order=order, lines=_line_requests(lines) if lines is not None else None, acting_user=request.user)
-        return self._render(order)
+        return self._render(order_with_lines_by_pk(order.pk))
 
     def _validated(self, request: Request) -> dict:
         serializer = self.get_serializer(data=request.data)

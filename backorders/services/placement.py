@@ -15,6 +15,7 @@ from inventory.exceptions import InsufficientStock, InvalidInput, Shortage
 from inventory.models import Product, StockLevel
 from inventory.selectors import plan_take, stock_levels_for_skus, stock_levels_lock
 from orders.models import Allocation, Customer, OrderLine, SalesOrder
+from orders.selectors import order_lines_attach
 from orders.services import status_for
 
 from ..exceptions import DuplicateOrderNumber
@@ -151,9 +152,10 @@ RETURNING line_id
 """
 
 
-def _take_one_row(order: SalesOrder, plans: list[_LinePlan]) -> bool | None:
-    """On PostgreSQL, place a one-line order allocated whole from one stock row in one statement: True if it
-    stuck, False if a concurrent order overtook the plan (nothing written). None: not such an order."""
+def _take_one_row(order: SalesOrder, plans: list[_LinePlan]) -> OrderLine | bool | None:
+    """On PostgreSQL, place a one-line order allocated whole from one stock row in one statement: the line it
+    wrote (in memory, with its product and no backorder) if it stuck, False if a concurrent order overtook the
+    plan (nothing written). None: not such an order."""
     if connection.vendor != "postgresql" or len(plans) != 1 or len(plans[0].takes) != 1 or plans[0].backordered:
         return None
     [(level, units)] = plans[0].takes
@@ -161,10 +163,21 @@ def _take_one_row(order: SalesOrder, plans: list[_LinePlan]) -> bool | None:
     with connection.cursor() as cursor:
         cursor.execute("SAVEPOINT backorders_one_row_take")
         cursor.execute(_ONE_ROW_TAKE, params)
-        if cursor.fetchone() is not None:
-            return True
+        row = cursor.fetchone()
+        if row is not None:
+            return _line_written(row[0], order=order, product=plans[0].product, units=units)
         cursor.execute("ROLLBACK TO SAVEPOINT backorders_one_row_take")
         return False
+
+
+def _line_written(pk: int, *, order: SalesOrder, product: Product, units: int) -> OrderLine:
+    """The line _ONE_ROW_TAKE inserted, as the database now holds it (allocated whole, nothing waiting)."""
+    line = OrderLine(
+        pk=pk, order=order, product=product, quantity=units, allocated=units, shipped=0, backordered=0, cancelled=0
+    )
+    line._state.adding, line._state.db = False, connection.alias
+    OrderLine._meta.get_field("backorder").set_cached_value(line, None)
+    return line
 
 
 def _take_stock(plans: list[_LinePlan]) -> None:
@@ -300,8 +313,10 @@ def order_place(
 
     placed = False
     new_lines: list[NewLine] = []
+    taken = None
     if not _shortages(plans):
-        placed = _take_one_row(order, plans)
+        taken = _take_one_row(order, plans)
+        placed = bool(taken) if taken is not None else None
         if placed is None:  # the general case: write, then confirm under lock; a stale plan rolls back to here
             try:
                 with transaction.atomic():
@@ -325,4 +340,6 @@ def order_place(
     if status != order.status:
         SalesOrder.objects.filter(pk=order.pk).update(status=status)
         order.status = status
+    if isinstance(taken, OrderLine):  # the caller gets the one-statement order with its line, no read back
+        order_lines_attach(order=order, lines=[taken])
     return order
