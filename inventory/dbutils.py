@@ -216,22 +216,15 @@ def bulk_set(model: type[models.Model], values: Mapping[int, Mapping[str, object
     return model._default_manager.filter(pk__in=pks).update(**updates)
 
 
-def bulk_upsert_add(
+def bulk_upsert_add_statement(
     model: type[models.Model], *, keys: Sequence[str], counter: str, rows: Mapping[tuple[int, ...], int]
-) -> int:
-    """Insert rows {(key values): amount}, or add `amount` to `counter` of the row that has those keys.
+) -> Statement | None:
+    """Insert rows {(key values): amount}, or add `amount` to `counter` of the row that has those keys; not run
+    (None when there is nothing to write).
 
     `keys` name the fields of a unique constraint (e.g. an allocation's line and stock level). One
     INSERT … ON CONFLICT DO UPDATE on PostgreSQL: nothing is read first.
     """
-    statement = bulk_upsert_add_statement(model, keys=keys, counter=counter, rows=rows)
-    return statement.run() if statement is not None else 0
-
-
-def bulk_upsert_add_statement(
-    model: type[models.Model], *, keys: Sequence[str], counter: str, rows: Mapping[tuple[int, ...], int]
-) -> Statement | None:
-    """bulk_upsert_add's statement, not run (None when there is nothing to write)."""
     if not rows:
         return None
     ordered = sorted(rows)

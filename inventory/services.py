@@ -33,8 +33,7 @@ def stock_adjust(
     """Change on_hand by `delta` (signed) and write the ledger row. on_hand may not drop below allocated."""
     if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
         raise InvalidInput("The change must be a non-zero whole number of units.", fields={"delta": ["Must not be 0."]})
-    if not reason or not reason.strip():
-        raise InvalidInput("Give a reason for the stock change.", fields={"reason": ["This field is required."]})
+    reason = _reason(reason)
     level_id = stock_level_get_or_create(product=product, warehouse=warehouse).pk
     products_lock(product_ids=[product.pk])
     level = StockLevel.objects.select_for_update(of=("self",)).get(pk=level_id)
@@ -55,10 +54,21 @@ def stock_adjust(
         stock_level=level,
         movement_type=movement_type,
         quantity=delta,
-        reason=reason.strip(),
-        user=acting_user if acting_user is not None and acting_user.is_authenticated else None,
+        reason=reason,
+        user=_ledger_user(acting_user),
         source=source,
     )
+
+
+def _reason(reason: str) -> str:
+    """A stock change's reason for the ledger (trimmed); refused when blank."""
+    if not reason or not reason.strip():
+        raise InvalidInput("Give a reason for the stock change.", fields={"reason": ["This field is required."]})
+    return reason.strip()
+
+
+def _ledger_user(acting_user: AbstractBaseUser | None) -> AbstractBaseUser | None:
+    return acting_user if acting_user is not None and acting_user.is_authenticated else None
 
 
 def stock_receive_locked(
@@ -77,11 +87,10 @@ def stock_receive_locked(
     with its other writes (dbutils.run_together) in the same transaction."""
     if any(not isinstance(n, int) or isinstance(n, bool) or n <= 0 for n in units.values()):
         raise InvalidInput("Received units must be whole numbers of at least 1.", fields={"units": ["Must be >= 1."]})
-    if not reason or not reason.strip():
-        raise InvalidInput("Give a reason for the stock change.", fields={"reason": ["This field is required."]})
+    reason = _reason(reason)
     for pk, n in units.items():
         levels[pk].on_hand += n
-    user = acting_user if acting_user is not None and acting_user.is_authenticated else None
+    user = _ledger_user(acting_user)
     return bulk_insert_statement(
         StockMovement,
         [
@@ -89,7 +98,7 @@ def stock_receive_locked(
                 stock_level=levels[pk],
                 movement_type=StockMovement.Type.RECEIPT,
                 quantity=n,
-                reason=reason.strip(),
+                reason=reason,
                 user=user,
                 source=source,
             )

@@ -183,6 +183,13 @@ class DeferredRow:
     data: Mapping[str, object] | None = None  # facts decided now that the context builder needs later
 
 
+# The outbox row of an email stored unrendered: the columns both deferred INSERTs write, in this order.
+_DEFERRED_INSERT = (
+    f'INSERT INTO "{Notification._meta.db_table}" (kind, status, customer_id, to_email, order_id, line_id, '
+    "dedupe_key, subject, body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at)"
+)
+
+
 def notification_create_deferred(*, kind: str, rows: Sequence[DeferredRow]) -> int:
     """Store many emails of `kind` to be rendered when sent: one INSERT (PostgreSQL: one statement with array
     parameters), existing dedupe keys skipped, then one send task per SEND_CHUNK new rows after commit.
@@ -202,11 +209,8 @@ def notification_create_deferred_statement(*, kind: str, rows: Sequence[Deferred
     if not rows:
         return None
     now = timezone.now()
-    table = Notification._meta.db_table
     sql = (
-        f'INSERT INTO "{table}" (kind, status, customer_id, to_email, order_id, line_id, dedupe_key, subject, '
-        "body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at) "
-        "SELECT %s, %s, c, e, o, l, k, '', '', '', 0, '', %s, d::jsonb, false, %s "
+        f"{_DEFERRED_INSERT} SELECT %s, %s, c, e, o, l, k, '', '', '', 0, '', %s, d::jsonb, false, %s "
         "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
         "AS r(c, e, o, l, k, d) "
         "ON CONFLICT (dedupe_key) DO NOTHING"
@@ -260,10 +264,8 @@ def notification_create_deferred_from(*, kind: str, rows_sql: str, params: Mappi
         raise NotImplementedError("PostgreSQL only: elsewhere use notification_create_deferred.")
     now = timezone.now()
     sql = (
-        f'INSERT INTO "{Notification._meta.db_table}" (kind, status, customer_id, to_email, order_id, line_id, '
-        "dedupe_key, subject, body_text, body_html, attempts, last_error, scheduled_for, data, rendered, created_at) "
-        "SELECT %(outbox_kind)s, %(outbox_status)s, r.c, r.e, r.o, r.l, r.k, '', '', '', 0, '', %(outbox_now)s, r.d, "
-        f"false, %(outbox_now)s FROM ({rows_sql}) AS r(c, e, o, l, k, d) "
+        f"{_DEFERRED_INSERT} SELECT %(outbox_kind)s, %(outbox_status)s, r.c, r.e, r.o, r.l, r.k, '', '', '', 0, '', "
+        f"%(outbox_now)s, r.d, false, %(outbox_now)s FROM ({rows_sql}) AS r(c, e, o, l, k, d) "
         "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
     )
     with connection.cursor() as cursor:
@@ -271,8 +273,7 @@ def notification_create_deferred_from(*, kind: str, rows_sql: str, params: Mappi
             sql, {**params, "outbox_kind": kind, "outbox_status": Notification.Status.PENDING, "outbox_now": now}
         )
         new_ids = [row[0] for row in cursor.fetchall()]
-    if new_ids:
-        transaction.on_commit(lambda: enqueue_send_many(new_ids))
+    _enqueue_new(new_ids)
     return len(new_ids)
 
 

@@ -93,7 +93,7 @@ def _write_takes(
 ) -> FillResult:
     """Apply planned takes in one set-based statement however many lines: allocations (upsert, adding to a line's
     existing allocation), stock, lines, backorders (closed when nothing waits), the orders' status and the filled
-    lines' emails (notify_filled's, unrendered); then the backorder.filled events (one read of the webhook
+    lines' emails (notify_filled_statement, unrendered); then the backorder.filled events (one read of the webhook
     endpoints, more only when one wants them). `on_hand`: units received on stock rows whose on_hand the caller
     has not written yet; written here, in the same UPDATE as the allocations (and emptied), when there is something
     to take. `along`: the caller's other pending writes (of other rows), run in the same statement (and emptied)."""

@@ -102,30 +102,20 @@ class FilledRecipient(NamedTuple):
     line_id: int
 
 
-def notify_filled(*, backorder_ids: Iterable[int], recipients: Mapping[int, FilledRecipient] | None = None) -> None:
-    """Good news, one email per filled line: it is allocated and will ship (and a backorder.filled event each).
-
-    A fill can serve 100,000 lines at once, so the emails are stored unrendered in one statement (one read of
-    plain values first, no model instances, unless the caller passes the `recipients` of every line) and rendered
-    in bulk by the worker that sends them (filled_contexts below). Call after the fill is written."""
-    backorder_ids = list(backorder_ids)
-    notify_filled_events(backorder_ids=backorder_ids)
-    emails = notify_filled_statement(backorder_ids=backorder_ids, recipients=recipients)
-    if emails is not None:
-        emails.run()
-
-
 def notify_filled_events(*, backorder_ids: Iterable[int]) -> None:
-    """notify_filled's backorder.filled events alone: call after the fill is written (an event shows the backorder
-    as it is then)."""
+    """A backorder.filled event per filled line: call after the fill is written (an event shows the backorder as it
+    is then)."""
     backorders_emit(event_type=Event.BACKORDER_FILLED, backorder_ids=backorder_ids)
 
 
 def notify_filled_statement(
     *, backorder_ids: Iterable[int], recipients: Mapping[int, FilledRecipient] | None = None
 ) -> Statement | None:
-    """notify_filled's emails as one INSERT not yet run (None when nothing was filled), for a fill that runs it with
-    its own writes (dbutils.run_together); the fill then calls notify_filled_events."""
+    """Good news, one email per filled line: it is allocated and will ship. A fill can serve 100,000 lines at once,
+    so the emails are stored unrendered by one INSERT, returned not yet run (None when nothing was filled) for the
+    fill to run with its own writes (dbutils.run_together), and rendered in bulk by the worker that sends them
+    (filled_contexts below). Recipients are read (plain values, one query) unless the caller passes those of every
+    line. The fill then calls notify_filled_events."""
     backorder_ids = list(backorder_ids)
     if not backorder_ids:
         return None
