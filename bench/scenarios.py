@@ -178,16 +178,16 @@ def _fill_params(po: PurchaseOrder) -> dict[str, object]:
     }
 
 
-def _reference_fill(po: PurchaseOrder) -> dict[str, object]:
-    """FIFO_FILL_SQL receiving `po`, timed once and rolled back, its foreign keys checked."""
+def _reference_fill(po: PurchaseOrder, *, runs: int = 1) -> dict[str, object]:
+    """FIFO_FILL_SQL receiving `po`, timed (the best of `runs`) and rolled back, its foreign keys checked."""
     with transaction.atomic():  # the statement runs in a savepoint of this (otherwise empty) transaction
         _constraints_immediate()
-        return reference.timed_statement(reference.FIFO_FILL_SQL, _fill_params(po), runs=1)
+        return reference.timed_statement(reference.FIFO_FILL_SQL, _fill_params(po), runs=runs)
 
 
 def _constraints_immediate() -> None:
-    """Foreign keys are checked at commit (deferred): the engine's receipts commit, the reference's statement is
-    rolled back, so it checks them at once instead, as the scan's reference does."""
+    """Foreign keys are checked at commit (deferred): the engines commit, the references' statements are rolled
+    back, so they check them at once instead."""
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
@@ -199,9 +199,7 @@ def fill_big(*, number: str = "PO-FILL-BIG") -> dict[str, object]:
     po = PurchaseOrder.objects.select_related("warehouse").get(number=number)
     po_line = po.lines.get()
     waiting = Backorder.objects.filter(product_id=po_line.product_id, status=Backorder.Status.WAITING).count()
-    with transaction.atomic():  # the statement runs in a savepoint of this (otherwise empty) transaction
-        _constraints_immediate()
-        ref = reference.timed_statement(reference.FIFO_FILL_SQL, _fill_params(po))
+    ref = _reference_fill(po, runs=2)
     reference.vacuum(*FILL_TABLES)
     timers = _fill_timers()
     with count_queries() as queries:
@@ -321,8 +319,7 @@ def scan(*, as_of: str) -> dict[str, object]:
     waiting = Backorder.objects.filter(status=Backorder.Status.WAITING).count()
     params = reference.scan_params(date.fromisoformat(as_of), policy=policy)
     with transaction.atomic():  # the statement runs in a savepoint of this (otherwise empty) transaction
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        _constraints_immediate()
         ref = reference.timed_statement(reference.SCAN_SQL, params, runs=2)
     reference.vacuum("backorders_complianceclock", "backorders_complianceevent", "notifications_notification")
     timers = Timers()
