@@ -1326,8 +1326,14 @@ class BackorderPolicyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_object(self, request, object_id, from_field=None):
+        """The policy row, created with the settings' defaults if it is missing (it always exists for managers)."""
+        if str(object_id) == str(BackorderPolicy.ensure().pk):
+            return super().get_object(request, object_id, from_field)
+        return None
+
     def changelist_view(self, request, extra_context=None):
-        policy = BackorderPolicy.current()
+        policy = BackorderPolicy.ensure()
         return HttpResponseRedirect(reverse("admin:backorders_backorderpolicy_change", args=[policy.pk]))
 
     def save_model(self, request, obj, form, change):

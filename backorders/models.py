@@ -161,14 +161,25 @@ class BackorderPolicy(models.Model):
 
     @classmethod
     def current(cls) -> "BackorderPolicy":
-        policy, _ = cls.objects.get_or_create(
-            pk=1,
-            defaults={
-                "fill_strategy": settings.BACKORDER_FILL_STRATEGY,
-                "handling_days": settings.BACKORDER_HANDLING_DAYS,
-            },
-        )
+        """The policy. Reading it never writes: if the row is missing (a database flushed since migration 0003
+        wrote it), the settings' defaults, unsaved. (A read that inserted would take a lock wherever it is
+        called: a placement reads the policy before it takes its product locks, and two such inserts waiting
+        on each other behind those locks deadlock.)"""
+        return cls.objects.filter(pk=1).first() or cls._defaults()
+
+    @classmethod
+    def ensure(cls) -> "BackorderPolicy":
+        """The policy row, created with the settings' defaults if it is missing (for those who edit it)."""
+        policy, _ = cls.objects.get_or_create(pk=1, defaults=cls._defaults_fields())
         return policy
+
+    @classmethod
+    def _defaults(cls) -> "BackorderPolicy":
+        return cls(pk=1, **cls._defaults_fields())
+
+    @staticmethod
+    def _defaults_fields() -> dict[str, object]:
+        return {"fill_strategy": settings.BACKORDER_FILL_STRATEGY, "handling_days": settings.BACKORDER_HANDLING_DAYS}
 
 
 class ComplianceClock(models.Model):

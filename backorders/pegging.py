@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 
 from inventory.models import PurchaseOrder, PurchaseOrderLine
@@ -38,24 +38,32 @@ class Peg:
     label: str
 
 
-def open_supply(*, product_ids: Iterable[int], as_of: date) -> dict[int, list[Supply]]:
-    """Open PO lines per product in arrival order (an overdue PO counts as arriving today). One query."""
-    rows = (
+def open_supply_rows(**filters: object) -> QuerySet:
+    """Open PO lines (filtered by `filters`, e.g. product_id__in) as rows for supply_from_rows, in arrival order."""
+    return (
         PurchaseOrderLine.objects.filter(
-            product_id__in=set(product_ids),
-            purchase_order__status__in=PurchaseOrder.OPEN_STATUSES,
-            received__lt=F("quantity"),
+            purchase_order__status__in=PurchaseOrder.OPEN_STATUSES, received__lt=F("quantity"), **filters
         )
         .annotate(arrival=Coalesce("expected_date", "purchase_order__expected_date"))
         .order_by("product_id", "arrival", "id")
         .values_list("product_id", "arrival", "quantity", "received", "purchase_order__number")
     )
+
+
+def supply_from_rows(rows: Iterable[tuple[int, date, int, int, str]], *, as_of: date) -> dict[int, list[Supply]]:
+    """Per product, its open PO lines in arrival order (an overdue line counts as arriving today), from rows in
+    open_supply_rows's shape and order."""
     supply: dict[int, list[Supply]] = defaultdict(list)
     for product_id, arrival, quantity, received, number in rows:
         supply[product_id].append(Supply(max(arrival, as_of), quantity - received, number))
     for lines in supply.values():
         lines.sort(key=lambda s: s.arrival)  # overdue lines moved to today keep date order
     return supply
+
+
+def open_supply(*, product_ids: Iterable[int], as_of: date) -> dict[int, list[Supply]]:
+    """Open PO lines per product in arrival order (an overdue PO counts as arriving today). One query."""
+    return supply_from_rows(open_supply_rows(product_id__in=set(product_ids)), as_of=as_of)
 
 
 def peg(

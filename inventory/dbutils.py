@@ -41,6 +41,28 @@ models.ForeignObject.register_lookup(AnyOf)  # foreign keys keep a lookup regist
 
 
 @dataclass(frozen=True)
+class Read:
+    """One SELECT, built but not run: see reads_in_one_trip."""
+
+    sql: str
+    params: Sequence[object]
+
+
+def reads_in_one_trip(*reads: Read) -> list[list[tuple]]:
+    """PostgreSQL only: run SELECTs in order in one round trip, and return each one's rows.
+
+    Each runs with a snapshot of its own (READ COMMITTED takes one per statement), so a read after a locking read
+    sees everything committed by those it waited for, as it would in a round trip of its own. For a caller that
+    holds a contended lock: one trip instead of several while others wait."""
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(r.sql for r in reads), [p for r in reads for p in r.params])
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+    return results
+
+
+@dataclass(frozen=True)
 class Statement:
     """One set-based write, built but not run: run it alone (run) or with others in one statement (run_together).
 

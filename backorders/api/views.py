@@ -559,7 +559,7 @@ class PolicyView(GenericAPIView):
     pagination_class = None
 
     def _render(self) -> Response:
-        policy = BackorderPolicy.objects.select_related("updated_by").get(pk=BackorderPolicy.current().pk)
+        policy = BackorderPolicy.objects.select_related("updated_by").get(pk=BackorderPolicy.ensure().pk)
         return Response(BackorderPolicySerializer(policy).data)
 
     @extend_schema(
@@ -579,7 +579,7 @@ class PolicyView(GenericAPIView):
         responses={200: BackorderPolicySerializer, **error_responses(400, 401, 403)},
     )
     def patch(self, request: Request) -> Response:
-        serializer = self.get_serializer(BackorderPolicy.current(), data=request.data, partial=True)
+        serializer = self.get_serializer(BackorderPolicy.ensure(), data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         policy_update(changes=serializer.validated_data, acting_user=request.user)
         return self._render()

@@ -4,20 +4,21 @@ until cleared but still takes its place in the queue."""
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from inventory.dbutils import bulk_set
+from inventory.dbutils import Read, bulk_set, reads_in_one_trip
 from inventory.exceptions import InvalidInput
 from inventory.models import Product
 from inventory.selectors import products_lock
 
 from ..exceptions import EtaPermissionDenied
 from ..models import Backorder, BackorderPolicy, EtaChange
-from ..pegging import Peg, Source, open_supply, peg
+from ..pegging import Peg, Source, Supply, open_supply, open_supply_rows, peg, supply_from_rows
 from ..policies import FillStrategy, fill_strategy
 from ..repeg import LEAD_TIME_REASON, NO_RESTOCK_REASON, PEGGED_REASON, Received, repeg, repeg_after_receipt
 from ..selectors import backorder_fill_queue, lead_time_eta, waiting_product_batches
@@ -95,72 +96,200 @@ class NewLine:
     eta_source: str = ""
 
 
+@dataclass(frozen=True)
+class PlacedPegging:
+    """What pegging an order's new lines needs that no product lock guards, read before the order takes its locks:
+    the day, the policy's fill strategy and handling days, and each product's lead-time ETA."""
+
+    today: date
+    strategy: FillStrategy
+    handling_days: int
+    lead_etas: Mapping[int, date | None]
+    restockable: Mapping[int, bool]
+
+
+def placed_pegging(*, products: Iterable[Product], as_of: date | None = None) -> PlacedPegging:
+    """PlacedPegging for lines of these products (their suppliers are read if a lead time comes from one)."""
+    today = as_of or timezone.localdate()
+    policy = BackorderPolicy.current()
+    products = list(products)
+    return PlacedPegging(
+        today=today,
+        strategy=fill_strategy(policy.fill_strategy),
+        handling_days=policy.handling_days,
+        lead_etas={p.pk: lead_time_eta(product=p, as_of=today, handling_days=policy.handling_days) for p in products},
+        restockable={p.pk: not p.discontinued for p in products},
+    )
+
+
 def peg_placed_locked(
-    *, new_lines: Sequence[NewLine], products: Mapping[int, Product] | None = None, as_of: date | None = None
+    *, new_lines: Sequence[NewLine], pegging: PlacedPegging, tails: Mapping[int, "QueueTail"] | None = None
 ) -> int:
     """ETAs for the lines an order just put in the queue (order placement, inside its transaction, holding these
-    products' locks); returns how many lines' ETAs were set or changed. `products`: those the caller read.
+    products' locks); returns how many lines' ETAs were set or changed. `pegging`: read before the locks;
+    `tails`: the products' queue_tails, if the caller read them under the locks (queue_tails_read).
 
     The common case — one new line of a product that joins the end of its queue — changes no one else's ETA
     (every line ahead keeps its position and the supply is the same), so only that line is pegged: its
     position is the queue's waiting units, the walk is backorders.pegging.peg over [units ahead, its own],
-    exactly what a full re-peg would give it. That costs a few indexed reads whatever the queue's length,
-    where a re-peg reads the whole queue. Anything else (a line that sorts ahead of waiting ones: a pinned
-    priority, a VIP under the tier strategy, a back-dated order) re-pegs the product. No email or event comes
-    of a brand-new line's first ETA (it is part of backorder_created), so notify_eta_changes is not asked.
+    exactly what a full re-peg would give it. One read whatever the queue's length (queue_tails), where a
+    re-peg reads the whole queue, and one write. Anything else (a line that sorts ahead of waiting ones: a
+    pinned priority, a VIP under the tier strategy, a back-dated order) re-pegs the product. No email or event
+    comes of a brand-new line's first ETA (it is part of backorder_created), so notify_eta_changes is not asked.
     """
     by_product: dict[int, list[NewLine]] = {}
     for line in new_lines:
         by_product.setdefault(line.product_id, []).append(line)
     if not by_product:
         return 0
-    today = as_of or timezone.localdate()
-    policy = BackorderPolicy.current()
-    strategy = fill_strategy(policy.fill_strategy)
-    repeg_ids: list[int] = []
-    tail_lines: dict[int, NewLine] = {}
-    for product_id, rows in by_product.items():
-        last = backorder_fill_queue(product_id=product_id, strategy=strategy).reverse().values_list("pk", flat=True)
-        if len(rows) == 1 and last.first() == rows[0].pk:
-            tail_lines[product_id] = rows[0]
-        else:
-            repeg_ids.append(product_id)
-    changed = etas_recompute(product_ids=repeg_ids, as_of=today, strategy=strategy) if repeg_ids else 0
-    if not tail_lines:
-        return changed
-    if products is None or any(products.get(product_id) is None for product_id in tail_lines):
-        products = Product.objects.select_related("supplier").in_bulk(list(tail_lines))
-    supply = open_supply(product_ids=list(tail_lines), as_of=today)
-    waiting = dict(
-        Backorder.objects.filter(product_id__in=list(tail_lines), status=Backorder.Status.WAITING)
-        .values("product_id")
-        .annotate(units=Sum("quantity"))
-        .values_list("product_id", "units")
-    )
-    updates: dict[int, dict[str, object]] = {}
+    today = pegging.today
+    if tails is None:
+        tails = queue_tails(product_ids=sorted(by_product), strategy=pegging.strategy, as_of=today)
+    repeg_ids = [
+        product_id
+        for product_id, rows in by_product.items()
+        if len(rows) != 1 or tails[product_id].last_id != rows[0].pk
+    ]
+    changed = etas_recompute(product_ids=repeg_ids, as_of=today, strategy=pegging.strategy) if repeg_ids else 0
     changes: list[EtaChange] = []
-    for product_id, line in tail_lines.items():
-        product = products[product_id]
-        ahead = waiting[product_id] - line.quantity
+    for product_id, rows in by_product.items():
+        if product_id in repeg_ids:
+            continue
+        [line], tail = rows, tails[product_id]
+        ahead = tail.waiting_units - line.quantity
         new = peg(
             [ahead, line.quantity] if ahead else [line.quantity],
-            supply.get(product_id, []),
-            lead_eta=lead_time_eta(product=product, as_of=today, handling_days=policy.handling_days),
-            handling_days=policy.handling_days,
-            restockable=not product.discontinued,
+            tail.supply,
+            lead_eta=pegging.lead_etas[product_id],
+            handling_days=pegging.handling_days,
+            restockable=pegging.restockable[product_id],
         )[-1]
-        if (line.eta, line.eta_source) == (new.eta, new.source):
-            continue
-        updates[line.pk] = {"eta": new.eta, "eta_source": new.source}
-        changes.append(
-            EtaChange(
-                backorder_id=line.pk, old_eta=line.eta, new_eta=new.eta, old_source=line.eta_source,
-                new_source=new.source, reason=_reason(new),
-            )
-        )  # fmt: skip
-    bulk_set(Backorder, updates)
-    EtaChange.objects.bulk_create(changes)
+        if (line.eta, line.eta_source) != (new.eta, new.source):
+            changes.append(
+                EtaChange(
+                    backorder_id=line.pk, old_eta=line.eta, new_eta=new.eta, old_source=line.eta_source,
+                    new_source=new.source, reason=_reason(new),
+                )
+            )  # fmt: skip
+    _etas_set(changes)
     return changed + len(changes)
+
+
+# The lines' new ETAs and their EtaChange rows in one statement of fixed text (written under the products' locks).
+_ETAS_SET = """
+WITH v AS (
+    SELECT * FROM unnest(%s::bigint[], %s::date[], %s::date[], %s::text[], %s::text[], %s::text[])
+        AS v(id, old_eta, new_eta, old_source, new_source, reason)
+), updated AS (
+    UPDATE backorders_backorder AS b SET eta = v.new_eta, eta_source = v.new_source FROM v WHERE b.id = v.id
+)
+INSERT INTO backorders_etachange (backorder_id, old_eta, new_eta, old_source, new_source, reason, created_at)
+SELECT id, old_eta, new_eta, old_source, new_source, reason, %s FROM v
+"""
+
+
+def _etas_set(changes: Sequence[EtaChange]) -> None:
+    """Apply new ETAs (EtaChange rows, unsaved: what each line's ETA was and becomes) and record the changes."""
+    if not changes:
+        return
+    if connection.vendor != "postgresql":
+        bulk_set(Backorder, {c.backorder_id: {"eta": c.new_eta, "eta_source": c.new_source} for c in changes})
+        EtaChange.objects.bulk_create(changes)
+        return
+    columns = ("backorder_id", "old_eta", "new_eta", "old_source", "new_source", "reason")
+    with connection.cursor() as cursor:
+        cursor.execute(_ETAS_SET, [*([getattr(c, f) for c in changes] for f in columns), timezone.now()])
+
+
+@dataclass(frozen=True)
+class QueueTail:
+    last_id: int | None  # the line the queue serves last
+    waiting_units: int
+    supply: list[Supply]
+
+
+def queue_tails(*, product_ids: list[int], strategy: FillStrategy, as_of: date) -> dict[int, QueueTail]:
+    """Per product: its queue's last line, the units waiting in it, and its open supply. On PostgreSQL one
+    statement compiled once per strategy (queue_tails_read: the lock window pays no ORM build); elsewhere three
+    queries."""
+    if connection.vendor == "postgresql":
+        return queue_tails_from_rows(reads_in_one_trip(queue_tails_read(product_ids, strategy))[0], as_of=as_of)
+    supply = open_supply(product_ids=product_ids, as_of=as_of)
+    waiting = dict(_waiting_units(product_id__in=product_ids).values_list("product_id", "units"))
+    return {
+        product_id: QueueTail(
+            backorder_fill_queue(product_id=product_id, strategy=strategy)
+            .reverse()
+            .values_list("pk", flat=True)
+            .first(),
+            waiting.get(product_id, 0),
+            supply.get(product_id, []),
+        )
+        for product_id in product_ids
+    }
+
+
+def queue_tails_read(product_ids: Sequence[int], strategy: FillStrategy) -> Read:
+    """PostgreSQL: queue_tails's statement, for a caller that sends it with other reads in one round trip (a
+    placement sends it with its locks'); queue_tails_from_rows makes its rows QueueTails."""
+    sql, template = _queue_tail_sql(type(strategy))
+    return Read(
+        " UNION ALL ".join([sql] * len(product_ids)),
+        [p for product_id in product_ids for p in _with_product(template, product_id)],
+    )
+
+
+def queue_tails_from_rows(rows: Iterable[tuple], *, as_of: date) -> dict[int, QueueTail]:
+    return {
+        product_id: QueueTail(
+            last_id,
+            units or 0,
+            supply_from_rows(
+                ((product_id, date.fromisoformat(a), q, r, n) for a, q, r, n in supply or []), as_of=as_of
+            ).get(product_id, []),
+        )
+        for product_id, last_id, units, supply in rows
+    }
+
+
+def _waiting_units(**filters: object) -> QuerySet:
+    return (
+        Backorder.objects.filter(status=Backorder.Status.WAITING, **filters)
+        .values("product_id")
+        .annotate(units=Sum("quantity"))
+    )
+
+
+# The product a compiled _queue_tail_sql is for: a value no product id takes, replaced in its parameters.
+_ANY_PRODUCT = -7_000_000_001
+
+
+@lru_cache(maxsize=8)
+def _queue_tail_sql(strategy: type[FillStrategy]) -> tuple[str, tuple]:
+    """queue_tails's statement for one product (parameters with _ANY_PRODUCT for its id): the same querysets
+    the ORM path runs, as scalar subqueries of one SELECT."""
+    last, last_params = (
+        backorder_fill_queue(product_id=_ANY_PRODUCT, strategy=strategy())
+        .reverse()
+        .values_list("pk")[:1]
+        .query.sql_with_params()
+    )
+    units, units_params = _waiting_units(product_id=_ANY_PRODUCT).values("units").query.sql_with_params()
+    supply, supply_params = (
+        open_supply_rows(product_id=_ANY_PRODUCT)
+        .values_list("arrival", "quantity", "received", "purchase_order__number", "id")
+        .query.sql_with_params()
+    )
+    sql = (
+        f"SELECT %s::bigint, ({last}), ({units}), "
+        "(SELECT json_agg(json_build_array(s.arrival, s.quantity, s.received, s.purchase_order__number) "
+        f"ORDER BY s.arrival, s.id) FROM ({supply}) s)"
+    )
+    return sql, (_ANY_PRODUCT, *last_params, *units_params, *supply_params)
+
+
+def _with_product(params: tuple, product_id: int) -> list[object]:
+    return [product_id if p == _ANY_PRODUCT else p for p in params]
 
 
 def _repeg_in_python(

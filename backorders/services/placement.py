@@ -10,19 +10,36 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inventory.dbutils import bulk_add, insert_unless_conflict
+from inventory.dbutils import bulk_add, insert_unless_conflict, reads_in_one_trip
 from inventory.exceptions import InsufficientStock, InvalidInput, Shortage
 from inventory.models import Product, StockLevel
-from inventory.selectors import plan_take, stock_levels_for_skus, stock_levels_lock
+from inventory.selectors import (
+    plan_take,
+    stock_available_lock,
+    stock_available_lock_reads,
+    stock_levels_for_skus,
+    stock_levels_lock,
+)
+from notifications.models import WebhookEndpoint
+from notifications.webhooks import webhook_endpoints_for
 from orders.models import Allocation, Customer, OrderLine, SalesOrder
 from orders.selectors import order_lines_attach
 from orders.services import status_for
 
 from ..exceptions import DuplicateOrderNumber
 from ..models import Backorder
-from .eta import NewLine, peg_placed_locked
+from .eta import (
+    NewLine,
+    PlacedPegging,
+    QueueTail,
+    peg_placed_locked,
+    placed_pegging,
+    queue_tails_from_rows,
+    queue_tails_read,
+)
+from .events import Event, backorders_emit
 from .lines import acting, products_for_lines
-from .notices import notify_backorder_created
+from .notices import backorder_created_email
 
 
 @dataclass(frozen=True)
@@ -76,17 +93,18 @@ def _shortages(plans: list[_LinePlan]) -> list[Shortage]:
     ]
 
 
-def _plan_holds(plans: list[_LinePlan], locked: list[StockLevel]) -> bool:
-    """Under lock: every planned take is still available, and a backordered line could not get more."""
-    fresh = {level.pk: level.available for level in locked}
+def _plan_holds(plans: list[_LinePlan], locked: list[tuple[int, int, int]]) -> bool:
+    """Under lock: every planned take is still available, and a backordered line could not get more.
+    `locked`: (stock row id, product id, available) of the products' active stock rows (stock_available_lock)."""
+    fresh = {pk: available for pk, _, available in locked}
     for plan in plans:
         taken = dict((level.pk, units) for level, units in plan.takes)
         if any(fresh.get(pk, 0) < units for pk, units in taken.items()):
             return False
-        if plan.backordered:
-            product_levels = [level for level in locked if level.product_id == plan.product.pk]
-            if any(level.available > taken.get(level.pk, 0) for level in product_levels):
-                return False
+        if plan.backordered and any(
+            available > taken.get(pk, 0) for pk, product_id, available in locked if product_id == plan.product.pk
+        ):
+            return False
     return True
 
 
@@ -117,17 +135,88 @@ def _write_lines(order: SalesOrder, plans: list[_LinePlan]) -> list[NewLine]:
     return [NewLine(b.pk, b.product_id, b.quantity, b.eta, b.eta_source) for b in backorders]
 
 
-def _confirm(plans: list[_LinePlan], product_ids: list[int]) -> bool:
+@dataclass(frozen=True)
+class _Waiting:
+    """What an order that backorders needs besides its locks, read before it takes them."""
+
+    pegging: PlacedPegging
+    endpoints: Sequence[WebhookEndpoint]  # those that want backorder.created
+
+
+def _waiting_prepare(plans: list[_LinePlan]) -> _Waiting:
+    return _Waiting(
+        pegging=placed_pegging(products=[p.product for p in plans if p.backordered]),
+        endpoints=webhook_endpoints_for(Event.BACKORDER_CREATED),
+    )
+
+
+def _write_plan(order: SalesOrder, plans: list[_LinePlan]) -> list[NewLine]:
+    """_write_lines, and the order's backorder_created email if it waits for something (rendered when sent, so
+    it is written before the locks are taken and the lines get their ETAs)."""
+    new_lines = _write_lines(order, plans)
+    if new_lines:
+        backorder_created_email(order=order)
+    return new_lines
+
+
+_PLAN_SAVEPOINT = "backorders_placement_plan"
+
+
+def _write_then_confirm(
+    order: SalesOrder, plans: list[_LinePlan], product_ids: list[int], waiting: _Waiting | None
+) -> tuple[list[NewLine], dict[int, QueueTail] | None] | None:
+    """Write the plan, then confirm it under lock (_confirm): the new backorders (and the tails of their queues,
+    if _confirm read them), or None when a concurrent change overtook the plan (then nothing of it stays: rolled
+    back to a savepoint taken before the writes). On PostgreSQL the savepoint is left open on success (it ends
+    with the transaction), so no RELEASE runs while the locks are held."""
+    if connection.vendor != "postgresql":
+        try:
+            with transaction.atomic():
+                new_lines = _write_plan(order, plans)
+                if not _confirm(plans, product_ids, waiting)[0]:
+                    raise _StalePlan
+                return new_lines, None
+        except _StalePlan:
+            return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SAVEPOINT {_PLAN_SAVEPOINT}")
+    new_lines = _write_plan(order, plans)
+    held, tails = _confirm(plans, product_ids, waiting)
+    if held:
+        return new_lines, tails
+    with connection.cursor() as cursor:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {_PLAN_SAVEPOINT}")
+    return None
+
+
+def _confirm(
+    plans: list[_LinePlan], product_ids: list[int], waiting: _Waiting | None
+) -> tuple[bool, dict[int, QueueTail] | None]:
     """Make the planned takes stick, under lock; False when a concurrent change overtook the plan.
 
     The products and their stock rows are locked in pk order (the global lock order, so multi-row orders
     never deadlock), the plan is checked against the locked values, then one UPDATE. (The one-row order on
-    PostgreSQL never gets here: _take_one_row.)
+    PostgreSQL never gets here: _take_one_row.) On PostgreSQL, when the order backorders, the tails of the
+    queues its lines join are read in the same round trip, right after the locks (for pegging them), and
+    returned with True.
     """
-    if not _plan_holds(plans, stock_levels_lock(product_ids=product_ids)):
-        return False
+    tails = None
+    if connection.vendor == "postgresql":
+        reads = stock_available_lock_reads(product_ids=product_ids)
+        locks = len(reads)
+        joined = sorted({p.product.pk for p in plans if p.backordered})
+        if waiting is not None and joined:
+            reads.append(queue_tails_read(joined, waiting.pegging.strategy))
+        results = reads_in_one_trip(*reads)
+        locked = results[locks - 1]
+        if len(results) > locks:
+            tails = queue_tails_from_rows(results[locks], as_of=waiting.pegging.today)
+    else:
+        locked = stock_available_lock(product_ids=product_ids)
+    if not _plan_holds(plans, locked):
+        return False, None
     _take_stock(plans)
-    return True
+    return True, tails
 
 
 # The common order — one line, allocated whole from one stock row — in one statement: the guarded UPDATE takes
@@ -284,9 +373,12 @@ def order_place(
     Lock window: the plan is made from an unlocked read and everything is written first; the stock
     rows are locked only at the end (_take_one_row: the usual one-line order from one stock row is one
     statement, guarded UPDATE first; _confirm: pk-order locks and a check otherwise), so a hot SKU's row is
-    held from that UPDATE to the commit. If a concurrent order overtook the plan, nothing of it stays (the
-    one statement writes nothing, the general path rolls back to a savepoint) and the lines are redone from
-    a locked read. Queries do not grow with the number of warehouses.
+    held from that UPDATE to the commit. An order that backorders writes its lines and its email, and reads
+    the policy and the webhook subscribers, before it locks; under the locks it reads its queues' tails (in
+    the locks' round trip) and writes its lines' ETAs (one statement), then commits. If a concurrent order
+    overtook the plan, nothing of it stays (the one statement writes nothing, the general path rolls back to
+    a savepoint) and the lines are redone from a locked read. Queries do not grow with the number of
+    warehouses.
     """
     levels = stock_levels_for_skus(skus=[line.sku for line in lines])
     products = products_for_lines(lines, what="order", known={level.product.sku: level.product for level in levels})
@@ -311,31 +403,34 @@ def order_place(
     )
     _insert_order(order, given=bool(number))
 
+    waiting = _waiting_prepare(plans) if any(p.backordered for p in plans) and not _shortages(plans) else None
     placed = False
     new_lines: list[NewLine] = []
+    tails = None
     taken = None
     if not _shortages(plans):
         taken = _take_one_row(order, plans)
         placed = bool(taken) if taken is not None else None
-        if placed is None:  # the general case: write, then confirm under lock; a stale plan rolls back to here
-            try:
-                with transaction.atomic():
-                    new_lines = _write_lines(order, plans)
-                    if not _confirm(plans, product_ids):
-                        raise _StalePlan
-                    placed = True
-            except _StalePlan:
-                placed = False
+        if placed is None:  # the general case: write, then confirm under lock; a stale plan rolls back
+            confirmed = _write_then_confirm(order, plans, product_ids, waiting)
+            placed = confirmed is not None
+            if confirmed is not None:
+                new_lines, tails = confirmed
     if not placed:
         plans = _plan(lines, products, stock_levels_lock(product_ids=product_ids))
         shortages = _shortages(plans)
         if shortages:
             raise InsufficientStock(shortages)
-        new_lines = _write_lines(order, plans)
+        new_lines, tails = _write_plan(order, plans), None
         _take_stock(plans)
     if new_lines:  # the products are locked (by _confirm or the locked retry)
-        peg_placed_locked(new_lines=new_lines, products={p.product.pk: p.product for p in plans})
-        notify_backorder_created(order=order, waiting_ids=[line.pk for line in new_lines])
+        waiting = waiting or _waiting_prepare(plans)  # (a plan that first allocated everything: read under lock)
+        peg_placed_locked(new_lines=new_lines, pegging=waiting.pegging, tails=tails)
+        backorders_emit(
+            event_type=Event.BACKORDER_CREATED,
+            backorder_ids=[line.pk for line in new_lines],
+            endpoints=waiting.endpoints,
+        )
     status = _order_status(plans)
     if status != order.status:
         SalesOrder.objects.filter(pk=order.pk).update(status=status)

@@ -36,7 +36,7 @@ REPEG_CHUNK = 200
 
 
 def _policy_lock() -> BackorderPolicy:
-    BackorderPolicy.current()  # the row exists from here on (created with the settings' defaults)
+    BackorderPolicy.ensure()  # the row exists from here on (created with the settings' defaults)
     return BackorderPolicy.objects.select_for_update(of=("self",)).order_by("pk").get(pk=1)
 
 

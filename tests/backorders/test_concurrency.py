@@ -5,14 +5,15 @@ import random
 import pytest
 from django.db.models import Sum
 
-from backorders.models import Backorder
+from backorders.models import Backorder, BackorderPolicy, EtaChange
 from backorders.services import LineRequest, order_cancel
+from backorders.services.eta import etas_recompute
 from inventory.exceptions import InsufficientStock
 from inventory.models import StockLevel
 from orders.models import Customer, OrderLine, SalesOrder
 
 from ..concurrency import run_concurrently
-from ..inventory.factories import ProductFactory, WarehouseFactory, stock
+from ..inventory.factories import ProductFactory, WarehouseFactory, purchase_order, stock
 from ..orders.factories import CustomerFactory
 from .factories import place
 
@@ -104,8 +105,6 @@ def test_concurrent_cancellations_and_orders_refill_the_queue_without_oversellin
 def test_receipts_and_new_orders_for_the_same_sku_never_oversell_or_fill_twice(assert_invariants):
     from backorders.services.purchasing import purchase_order_receive
 
-    from ..inventory.factories import purchase_order
-
     product = ProductFactory(sku="RESTOCK")
     warehouse = WarehouseFactory(code="A")
     waiting = [place(("RESTOCK", 2)) for _ in range(15)]  # 30 units waiting
@@ -125,4 +124,44 @@ def test_receipts_and_new_orders_for_the_same_sku_never_oversell_or_fill_twice(a
     # FIFO: the 15 orders that waited before any receipt are served first; nobody is filled twice
     assert [OrderLine.objects.get(order=o).allocated for o in waiting[:12]] == [2] * 12
     assert [OrderLine.objects.get(order=o).backordered for o in waiting[12:]] == [2, 2, 2]
+    assert_invariants()
+
+
+def test_orders_that_backorder_with_the_policy_row_missing_never_deadlock(assert_invariants):
+    """A placement reads the policy before it takes its product locks; a read that created the missing row would
+    make the first placements wait on each other's uncommitted insert behind those locks (a deadlock)."""
+    BackorderPolicy.objects.all().delete()
+    skus = ["ONE", "TWO", "THREE"]
+    for sku in skus:
+        ProductFactory(sku=sku)  # nothing in stock: every line waits
+    customers = [CustomerFactory() for _ in range(48)]
+    rng = random.Random(3)
+
+    def order(customer: Customer) -> SalesOrder:
+        picked = rng.sample(skus, 2)
+        return place(*[(sku, 1) for sku in picked], customer=customer)
+
+    results = run_concurrently([lambda c=c: order(c) for c in customers], threads=12)
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert Backorder.objects.filter(status="waiting").count() == 96
+    assert not BackorderPolicy.objects.exists()  # reading it wrote nothing
+    assert_invariants()
+
+
+def test_lines_that_join_one_queue_at_once_get_the_etas_a_full_repeg_gives(assert_invariants):
+    """60 concurrent one-unit orders of a SKU with nothing in stock and 25 units on order: each line is pegged when
+    it joins the tail, under the product's lock (queue_tails read with the locks), and none is left with the ETA of
+    a position it did not take."""
+    product = ProductFactory(sku="TAIL", lead_time_days=20)
+    purchase_order(WarehouseFactory(code="A"), ("TAIL", 25), days=5)
+    customers = [CustomerFactory() for _ in range(60)]
+
+    results = run_concurrently([lambda c=c: place(("TAIL", 1), customer=c) for c in customers], threads=12)
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert etas_recompute(product_ids=[product.pk]) == 0  # a full re-peg changes nothing
+    sources = list(Backorder.objects.filter(product=product).values_list("eta_source", flat=True))
+    assert (sources.count("purchase_order"), sources.count("lead_time")) == (25, 35)
+    assert EtaChange.objects.filter(backorder__product=product).count() == 60  # one first ETA per line, no more
     assert_invariants()

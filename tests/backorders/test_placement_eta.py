@@ -84,3 +84,21 @@ def _backordered_placement_queries(queue_length: int) -> int:
 
 def test_a_backordered_placement_costs_the_same_queries_behind_5_or_500_waiting_lines():
     assert _backordered_placement_queries(5) == _backordered_placement_queries(500)
+
+
+@pytest.mark.postgres
+def test_a_backordered_placement_holds_its_product_lock_for_one_read_and_one_write():
+    """The lock window of an order that waits (what a hot SKU's queue serialises on): the locks and the queue's tail
+    in one round trip, the line's ETA and its EtaChange in one statement, then the commit. The policy, the webhook
+    subscribers and the email are read and written before the lock."""
+    product = ProductFactory(lead_time_days=10)
+    waiting_queue(product, 5)
+    with CaptureQueriesContext(connection) as queries:
+        order_place(customer=CustomerRequest(email="window@example.com", name="W"), lines=[LineRequest(product.sku, 1)])
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    lock = next(i for i, sql in enumerate(statements) if "FOR NO KEY UPDATE" in sql)
+    after = statements[lock:]
+    assert len(after) == 2, after
+    assert "FOR UPDATE OF s" in after[0] and "UNION ALL" not in after[0] and "backorders_backorder" in after[0]
+    assert after[1].lstrip().startswith("WITH v AS") and "backorders_etachange" in after[1]
+    assert not any("notifications_" in sql or "backorderpolicy" in sql for sql in after)

@@ -70,3 +70,15 @@ def test_invalid_changes_raise_and_write_nothing(changes, fields):
 
     assert excinfo.value.fields == fields
     assert (list(BackorderPolicy.objects.values()), EtaChange.objects.count()) == before
+
+
+def test_reading_a_missing_policy_writes_nothing_and_editing_it_creates_it(settings):
+    BackorderPolicy.objects.all().delete()
+    settings.BACKORDER_HANDLING_DAYS = 3
+
+    policy = BackorderPolicy.current()
+
+    assert (policy.pk, policy.handling_days) == (1, 3)
+    assert not BackorderPolicy.objects.exists()
+    policy_update(changes={"handling_days": 4}, acting_user=None)
+    assert BackorderPolicy.objects.get().handling_days == 4

@@ -100,7 +100,7 @@ def test_customer_cancels_a_backordered_line_from_the_status_link(page, main):
 def test_customer_service_gets_403_on_stock_adjustment_and_policy_changes(page, login, staff, main):
     staff(CUSTOMER_SERVICE, "sam")
     login("sam")
-    policy = BackorderPolicy.current()
+    policy = BackorderPolicy.ensure()
     policy_url = reverse("admin:backorders_backorderpolicy_change", args=[policy.pk])
 
     adjust = page.goto(reverse("admin:inventory_stocklevel_adjust"))
