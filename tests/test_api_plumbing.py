@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIRequestFactory
@@ -29,12 +30,15 @@ def _outcome(backend: authentication.TokenAuthentication, key: str) -> tuple:
         user, token = backend.authenticate_credentials(key)
     except exceptions.AuthenticationFailed as exc:
         return ("failed", str(exc.detail))
-    return ("ok", user.pk, user.username, user.is_superuser, token.key, token.user_id, token.created)
+    fields = {f.attname: getattr(user, f.attname) for f in User._meta.concrete_fields}
+    return ("ok", fields, user._state.adding, user._state.db, token.key, token.user_id, token.created)
 
 
 @pytest.mark.django_db
 def test_token_authentication_answers_as_drf_does_in_one_statement():
-    active = Token.objects.create(user=User.objects.create_user("active"))
+    active = Token.objects.create(
+        user=User.objects.create_user("active", email="a@example.com", first_name="Ann", last_login=timezone.now())
+    )
     inactive = Token.objects.create(user=User.objects.create_user("gone", is_active=False))
     keys = [active.key, inactive.key, "0" * 40, ""]
 

@@ -54,19 +54,46 @@ def _token_user_sql(vendor: str) -> str:
         permissions = f"ARRAY({granted_to_user})"
     else:  # SQLite: the same names as a JSON array
         permissions = f"(SELECT json_group_array(name) FROM ({granted_to_user}))"
+    columns = ", ".join(f"u.{quote(field.column)}" for field in user.concrete_fields)
     return (
-        f"SELECT u.*, t.{token['created']} AS token_created, {permissions} AS token_user_permissions "
+        f"SELECT {columns}, t.{token['created']} AS token_created, {permissions} AS token_user_permissions "
         f"FROM {quote(user.db_table)} u "
         f"JOIN {quote(Token._meta.db_table)} t ON t.{token['user']} = {user_pk} "
         f"WHERE t.{token['key']} = %s"
     )
 
 
+def _token_user(key: str) -> AbstractBaseUser | None:
+    """The user of this token key (None: no such token), with `token_created` and `token_user_permissions`.
+
+    On PostgreSQL the row becomes a user through Model.from_db (the driver already gives every user column its
+    Python type): a RawQuerySet would map its columns to fields again on every request, which costs more than the
+    statement. Elsewhere (SQLite's datetimes need Django's converters) through a RawQuerySet."""
+    model = get_user_model()
+    sql = _token_user_sql(connection.vendor)
+    if connection.vendor != "postgresql":
+        return next(iter(model.objects.raw(sql, [key])), None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fields = _user_attnames()
+    user = model.from_db(connection.alias, fields, row[: len(fields)])
+    user.token_created, user.token_user_permissions = row[len(fields) :]
+    return user
+
+
+@cache
+def _user_attnames() -> list[str]:
+    return [field.attname for field in get_user_model()._meta.concrete_fields]
+
+
 class TokenAuthentication(authentication.TokenAuthentication):
     """`Authorization: Token <key>`, exactly as rest_framework.authentication.TokenAuthentication answers it."""
 
     def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, Token]:
-        user = next(iter(get_user_model().objects.raw(_token_user_sql(connection.vendor), [key])), None)
+        user = _token_user(key)
         if user is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if not user.is_active:
