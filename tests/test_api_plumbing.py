@@ -191,3 +191,30 @@ def test_the_token_read_brings_the_users_permissions_and_the_check_reads_nothing
         "orders.add_salesorder",
         "inventory.view_product",
     }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_token_authentication_outside_a_transaction_runs_a_prepared_statement_and_survives_losing_it(monkeypatch):
+    from config.api import authentication as auth
+
+    user = User.objects.create_user("prepared", email="p@example.com")
+    token = Token.objects.create(user=user)
+    drf = [_outcome(authentication.TokenAuthentication(), key) for key in (token.key, "0" * 40)]
+
+    def ours() -> list:
+        with CaptureQueriesContext(connection) as queries:
+            outcomes = [_outcome(TokenAuthentication(), key) for key in (token.key, "0" * 40)]
+        assert outcomes == drf
+        return [q["sql"].split()[0] for q in queries.captured_queries]
+
+    connection.close()  # a new connection: nothing prepared on it yet
+    assert ours() == ["PREPARE", "EXECUTE", "EXECUTE"]
+    assert ours() == ["EXECUTE", "EXECUTE"]
+    connection.cursor().execute("DEALLOCATE ALL")  # e.g. a pooler reset the session
+    assert ours() == ["EXECUTE", "DEALLOCATE", "PREPARE", "EXECUTE", "EXECUTE"]
+
+    connection.close()
+    monkeypatch.setattr(auth, "_PREPARED_NAME", "not a name")  # PREPARE fails every time (as behind a pooler)
+    assert ours() == ["PREPARE", "DEALLOCATE", "PREPARE", "SELECT", "SELECT"]  # then the plain statement, for good
+    assert ours() == ["SELECT", "SELECT"]

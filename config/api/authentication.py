@@ -8,7 +8,9 @@ their groups', every permission for a superuser: what config.auth_backends.Model
 are kept where the backend keeps them for the request (`_perm_cache`), so the check reads nothing more.
 """
 
+import contextlib
 import json
+import weakref
 from datetime import UTC
 from functools import cache
 
@@ -16,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
@@ -74,14 +76,50 @@ def _token_user(key: str) -> AbstractBaseUser | None:
     if connection.vendor != "postgresql":
         return next(iter(model.objects.raw(sql, [key])), None)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [key])
-        row = cursor.fetchone()
+        row = _fetch_prepared(cursor, sql, key)
     if row is None:
         return None
     fields = _user_attnames()
     user = model.from_db(connection.alias, fields, row[: len(fields)])
     user.token_created, user.token_user_permissions = row[len(fields) :]
     return user
+
+
+# Planning the statement (its permission subqueries) costs PostgreSQL twice what running it does, on every API
+# call; prepared once per database connection (connections live for CONN_MAX_AGE), it is planned once.
+_PREPARED_NAME = "backorders_token_user"
+_prepared: "weakref.WeakKeyDictionary[object, bool]" = weakref.WeakKeyDictionary()  # connection: prepared or not
+
+
+def _fetch_prepared(cursor, sql: str, key: str) -> tuple | None:
+    """The statement's row, through a prepared statement of this connection where one can be kept.
+
+    Only outside a transaction (the API authenticates before it opens one), where a failed statement costs
+    nothing else. A prepared statement that went missing (a pooler that resets sessions) or stale (a migration
+    changed the user table) is prepared again, once; if that fails too, this connection runs the plain
+    statement from then on (e.g. behind PgBouncer's transaction pooling, which keeps no session)."""
+    raw = connection.connection
+    state = _prepared.get(raw)
+    if state is not False and not connection.in_atomic_block:
+        for attempt in range(2):
+            try:
+                if state is not True:
+                    if attempt:
+                        _deallocate(cursor)
+                    cursor.execute(f"PREPARE {_PREPARED_NAME}(text) AS {sql.replace('%s', '$1')}")
+                    _prepared[raw] = state = True
+                cursor.execute(f"EXECUTE {_PREPARED_NAME}(%s)", [key])
+                return cursor.fetchone()
+            except DatabaseError:
+                state = None
+        _prepared[raw] = False
+    cursor.execute(sql, [key])
+    return cursor.fetchone()
+
+
+def _deallocate(cursor) -> None:
+    with contextlib.suppress(DatabaseError):  # it did not exist
+        cursor.execute(f"DEALLOCATE {_PREPARED_NAME}")
 
 
 @cache
