@@ -47,28 +47,11 @@ def _line_row(backorder: Backorder) -> dict[str, object]:
     }
 
 
-def notify_backorder_created(*, order: SalesOrder, waiting_ids: Sequence[int] | None = None) -> None:
-    """One email per order that waits for something: what is backordered, until when, what happens next; and a
-    backorder.created event per waiting line. `waiting_ids`: the order's waiting backorders, if the caller has
-    them. (A placement writes the two apart: the email before it takes its locks, the events once the lines have
-    their ETAs.)"""
-    waiting = (
-        list(waiting_ids)
-        if waiting_ids is not None
-        else list(
-            Backorder.objects.filter(line__order=order, status=Backorder.Status.WAITING).values_list("pk", flat=True)
-        )
-    )
-    if not waiting:
-        return
-    backorders_emit(event_type=Event.BACKORDER_CREATED, backorder_ids=waiting)
-    backorder_created_email(order=order)
-
-
 def backorder_created_email(*, order: SalesOrder) -> None:
-    """The backorder_created email of an order that waits for something: written unrendered (one statement,
-    nothing rendered while the order's transaction is open); the sender renders it from the order's backorders
-    (created_contexts below), so it may be written before the lines have their ETAs."""
+    """The backorder_created email of an order that waits for something, written unrendered (one statement,
+    nothing rendered while the order's transaction is open). The sender renders it from the order's backorders
+    (created_contexts below), so a placement writes it before the lines have their ETAs (their backorder.created
+    events are emitted once they have them)."""
     notification_create_deferred(
         kind=Kind.BACKORDER_CREATED,
         rows=[
