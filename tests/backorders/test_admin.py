@@ -75,6 +75,14 @@ def test_backorder_pages_render_and_the_policy_opens_directly(admin_client, main
     assert admin_client.get(policy_url).status_code == 200
 
 
+def test_the_policy_opens_even_when_its_row_is_missing(admin_client):
+    BackorderPolicy.objects.all().delete()  # e.g. a database flushed since the migration wrote it
+
+    assert admin_client.get(reverse("admin:backorders_backorderpolicy_change", args=[1])).status_code == 200
+    assert BackorderPolicy.objects.filter(pk=1).exists()  # the admin writes it; a read does not
+    assert admin_client.get(reverse("admin:backorders_backorderpolicy_change", args=[2])).status_code == 302
+
+
 def test_backorder_list_shows_the_waiting_lines_unless_asked_for_all(admin_client, main):
     mug = ProductFactory(sku="MUG")
     filled = place(("MUG", 1), number="SO-FILLED")
