@@ -40,6 +40,34 @@ models.Field.register_lookup(AnyOf)
 models.ForeignObject.register_lookup(AnyOf)  # foreign keys keep a lookup registry of their own
 
 
+class RowColumns:
+    """One model's columns in a row of a hand-written statement: where they start, and their database converters.
+
+    `select()` lists them (table alias `alias`); `instance(db, row)` makes the model instance from its slice of a row,
+    converted as the ORM would convert it (e.g. SQLite's datetimes), without the ORM's per-query compilation."""
+
+    def __init__(self, model: type[models.Model], alias: str, start: int) -> None:
+        self.model, self.alias, self.start = model, alias, start
+        self.fields = model._meta.concrete_fields
+        self.names = [field.attname for field in self.fields]
+        self.converters = []  # (position, column, converters) for the fields whose raw values need converting
+        for i, field in enumerate(self.fields):
+            column = field.get_col(alias)
+            converters = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
+            if converters:
+                self.converters.append((i, column, converters))
+
+    def select(self) -> str:
+        return ", ".join(f"{self.alias}.{connection.ops.quote_name(field.column)}" for field in self.fields)
+
+    def instance(self, db: str, row: tuple) -> models.Model:
+        values = list(row[self.start : self.start + len(self.fields)])
+        for i, column, converters in self.converters:
+            for converter in converters:
+                values[i] = converter(values[i], column, connection)
+        return self.model.from_db(db, self.names, values)
+
+
 @dataclass(frozen=True)
 class Read:
     """One SELECT, built but not run: see reads_in_one_trip."""

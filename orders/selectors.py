@@ -2,7 +2,9 @@ from collections.abc import Iterable
 from functools import cache
 
 from django.db import connection
-from django.db.models import Model, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
+
+from inventory.dbutils import RowColumns
 
 from .models import OrderLine, SalesOrder
 
@@ -67,31 +69,6 @@ def order_with_lines_of(order: SalesOrder) -> SalesOrder:
     return order_with_lines_by_pk(order.pk)
 
 
-class _Columns:
-    """One model's columns in a row of a hand-written join: where they start, and their database converters."""
-
-    def __init__(self, model: type[Model], alias: str, start: int) -> None:
-        self.model, self.alias, self.start = model, alias, start
-        self.fields = model._meta.concrete_fields
-        self.names = [field.attname for field in self.fields]
-        self.converters = []  # (position, column, converters) for the fields whose raw values need converting
-        for i, field in enumerate(self.fields):
-            column = field.get_col(alias)
-            converters = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
-            if converters:
-                self.converters.append((i, column, converters))
-
-    def select(self) -> str:
-        return ", ".join(f"{self.alias}.{connection.ops.quote_name(field.column)}" for field in self.fields)
-
-    def instance(self, db: str, row: tuple) -> Model:
-        values = list(row[self.start : self.start + len(self.fields)])
-        for i, column, converters in self.converters:
-            for converter in converters:
-                values[i] = converter(values[i], column, connection)
-        return self.model.from_db(db, self.names, values)
-
-
 @cache
 def _order_with_lines_relations() -> tuple:
     """The relations order_with_lines() follows (looked up once the app registry is ready: `backorder` is the
@@ -105,7 +82,7 @@ def _order_with_lines_relations() -> tuple:
 
 
 @cache
-def _order_with_lines_statement() -> tuple[str, list[_Columns]]:
+def _order_with_lines_statement() -> tuple[str, list[RowColumns]]:
     """SELECT every column of the order, its customer, lines, their products and backorders, lines in id order."""
     quote = connection.ops.quote_name
     customer, _, product, backorder = _order_with_lines_relations()
@@ -118,7 +95,7 @@ def _order_with_lines_statement() -> tuple[str, list[_Columns]]:
     }
     parts, start = [], 0
     for alias, model in joined.items():
-        parts.append(_Columns(model, alias, start))
+        parts.append(RowColumns(model, alias, start))
         start += len(model._meta.concrete_fields)
     table = {alias: f"{quote(model._meta.db_table)} {alias}" for alias, model in joined.items()}
 

@@ -24,6 +24,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from inventory.dbutils import RowColumns
+
 
 @cache
 def _token_user_sql(vendor: str) -> str:
@@ -56,9 +58,9 @@ def _token_user_sql(vendor: str) -> str:
         permissions = f"ARRAY({granted_to_user})"
     else:  # SQLite: the same names as a JSON array
         permissions = f"(SELECT json_group_array(name) FROM ({granted_to_user}))"
-    columns = ", ".join(f"u.{quote(field.column)}" for field in user.concrete_fields)
     return (
-        f"SELECT {columns}, t.{token['created']} AS token_created, {permissions} AS token_user_permissions "
+        f"SELECT {_user_columns().select()}, t.{token['created']} AS token_created, "
+        f"{permissions} AS token_user_permissions "
         f"FROM {quote(user.db_table)} u "
         f"JOIN {quote(Token._meta.db_table)} t ON t.{token['user']} = {user_pk} "
         f"WHERE t.{token['key']} = %s"
@@ -68,21 +70,26 @@ def _token_user_sql(vendor: str) -> str:
 def _token_user(key: str) -> AbstractBaseUser | None:
     """The user of this token key (None: no such token), with `token_created` and `token_user_permissions`.
 
-    On PostgreSQL the row becomes a user through Model.from_db (the driver already gives every user column its
-    Python type): a RawQuerySet would map its columns to fields again on every request, which costs more than the
-    statement. Elsewhere (SQLite's datetimes need Django's converters) through a RawQuerySet."""
-    model = get_user_model()
+    The row becomes a user through inventory.dbutils.RowColumns (Model.from_db and the ORM's converters): a
+    RawQuerySet would map its columns to fields again on every request, which costs more than the statement."""
     sql = _token_user_sql(connection.vendor)
-    if connection.vendor != "postgresql":
-        return next(iter(model.objects.raw(sql, [key])), None)
     with connection.cursor() as cursor:
-        row = _fetch_prepared(cursor, sql, key)
+        if connection.vendor == "postgresql":
+            row = _fetch_prepared(cursor, sql, key)
+        else:
+            cursor.execute(sql, [key])
+            row = cursor.fetchone()
     if row is None:
         return None
-    fields = _user_attnames()
-    user = model.from_db(connection.alias, fields, row[: len(fields)])
-    user.token_created, user.token_user_permissions = row[len(fields) :]
+    columns = _user_columns()
+    user = columns.instance(connection.alias, row)
+    user.token_created, user.token_user_permissions = row[len(columns.fields) :]
     return user
+
+
+@cache
+def _user_columns() -> RowColumns:
+    return RowColumns(get_user_model(), "u", 0)
 
 
 # Planning the statement (its permission subqueries) costs PostgreSQL twice what running it does, on every API
@@ -120,11 +127,6 @@ def _fetch_prepared(cursor, sql: str, key: str) -> tuple | None:
 def _deallocate(cursor) -> None:
     with contextlib.suppress(DatabaseError):  # it did not exist
         cursor.execute(f"DEALLOCATE {_PREPARED_NAME}")
-
-
-@cache
-def _user_attnames() -> list[str]:
-    return [field.attname for field in get_user_model()._meta.concrete_fields]
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
