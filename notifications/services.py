@@ -204,8 +204,7 @@ def notification_create_deferred_statement(*, kind: str, rows: Sequence[Deferred
     """notification_create_deferred's INSERT, not run (None when there are no rows), for a caller that runs it with
     its own writes in one statement (inventory.dbutils.run_together). Once run, the new rows are enqueued after
     commit as notification_create_deferred enqueues them."""
-    if kind not in _CONTEXT_BUILDERS:
-        raise ValueError(f"No context builder registered for {kind!r}: register_context_builder() it first.")
+    _check_deferrable(kind)
     if not rows:
         return None
     now = timezone.now()
@@ -220,6 +219,11 @@ def notification_create_deferred_statement(*, kind: str, rows: Sequence[Deferred
     params.append([r.dedupe_key for r in rows])
     params.append([json.dumps(dict(r.data or {}), cls=DjangoJSONEncoder) for r in rows])
     return Statement(sql, params, lambda: _create_deferred_orm(kind, rows, now), returning="id", then=_enqueue_new)
+
+
+def _check_deferrable(kind: str) -> None:
+    if kind not in _CONTEXT_BUILDERS:
+        raise ValueError(f"No context builder registered for {kind!r}: register_context_builder() it first.")
 
 
 def _enqueue_new(new_ids: list[int]) -> None:
@@ -258,8 +262,7 @@ def notification_create_deferred_from(*, kind: str, rows_sql: str, params: Mappi
     SELECT of (customer_id, to_email, order_id, line_id, dedupe_key, data as jsonb) with %(name)s parameters,
     so the rows never travel through Python. One INSERT … SELECT, existing dedupe keys skipped, one send task
     per SEND_CHUNK new rows after commit. Call inside the transaction of the change. Returns how many were new."""
-    if kind not in _CONTEXT_BUILDERS:
-        raise ValueError(f"No context builder registered for {kind!r}: register_context_builder() it first.")
+    _check_deferrable(kind)
     if connection.vendor != "postgresql":
         raise NotImplementedError("PostgreSQL only: elsewhere use notification_create_deferred.")
     now = timezone.now()
